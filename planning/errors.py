@@ -1,0 +1,57 @@
+"""One error vocabulary for the whole engine.
+
+Every error a user can cause by handing us a file or a parameter is one of these. Messages are
+built first and name what was found, what was expected and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input data: names the file, the row/feature and the field.
+
+    Parameters
+    ----------
+    message
+        What is wrong and how to fix it.
+    source
+        File name (or dataset label) the bad value came from.
+    row
+        Row number (1-based, as a spreadsheet shows it) or feature index, when known.
+    field
+        Column / property name, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        row: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.source = source
+        self.row = row
+        self.field = field
+        self.detail = message
+        where = []
+        if source:
+            where.append(str(source))
+        if row is not None:
+            where.append(f"row {row}")
+        if field:
+            where.append(f"field '{field}'")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class ProfileError(InputError):
+    """A malformed policy profile: names the profile file, the rule id and the field."""
+
+
+class InfeasibleError(RuntimeError):
+    """An optimisation model has no feasible solution; the message gives the numbers."""
+
+
+class NetworkUnavailableError(RuntimeError):
+    """No street network could be built (no local file, offline, or empty graph)."""

@@ -1,0 +1,512 @@
+"""The validated data model: schemas of districts, townships and facilities, checked at the edge.
+
+Every table that enters the engine passes :func:`validate` once. It coerces types, renames the
+Chinese/English header aliases to canonical names, and refuses the whole table with one
+:class:`~planning.errors.InputError` naming the file, the row/feature and the field when anything is
+wrong. Code behind this edge trusts its inputs.
+
+Canonical tables (all geometries in EPSG:4326):
+
+``districts``
+    ``district_id`` (str, admin code), ``name``, ``zone`` (functional zone, see :data:`ZONES`),
+    ``population`` (residents), geometry (Polygon/MultiPolygon).
+``units`` (streets/townships, 街道/乡镇)
+    ``unit_id``, ``name``, ``district`` (district name), ``zone``, ``population``, optional
+    ``patients`` (registered home patients, aggregated), ``patients_served`` (of whom receive
+    community rehab), ``eligible`` (eligible for station services), geometry.
+``facilities``
+    ``facility_id``, ``name``, ``kind`` (see :data:`FACILITY_KINDS`), ``district``, ``unit_id``,
+    ``floor_area_m2``, ``outdoor_area_m2``, ``beds``, ``staff``, ``social_workers``,
+    ``psychiatrists``, ``mental_health_workers``, ``clients``, ``services`` (``;``-separated codes
+    from :data:`SERVICES`), ``opening_year``, ``barrier_free``, geometry (Point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from planning.errors import InputError
+
+#: Beijing's four functional zones (北京城市总体规划); other cities may leave ``zone`` empty.
+ZONES: dict[str, str] = {
+    "core": "首都功能核心区",
+    "expansion": "城市功能拓展区",
+    "new_development": "城市发展新区",
+    "ecological": "生态涵养区",
+}
+
+#: Facility kinds and their Chinese names.
+FACILITY_KINDS: dict[str, str] = {
+    "rehab_station": "社区康复驿站",
+    "halfway_house": "中途康复站",
+    "welfare_institution": "精神卫生社会福利机构",
+    "psychiatric_hospital": "精神专科医院",
+    "general_hospital": "综合医院",
+    "township_health_centre": "乡镇卫生院/社区卫生服务中心",
+    "rehab_centre": "县级精康中心",
+}
+
+#: The six basic rehabilitation services of Beijing 2018 §二(三)13.
+SERVICES: dict[str, str] = {
+    "medication": "服药训练",
+    "daily_living": "生活技能训练",
+    "social_skills": "社交技能训练",
+    "vocational": "职业能力训练",
+    "safety": "安全防护技能训练",
+    "family": "家庭康复指导",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of a schema.
+
+    ``kind`` is one of ``str``, ``int``, ``float``, ``bool``, ``enum``, ``services``.
+    """
+
+    name: str
+    kind: str
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    label_zh: str = ""
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A table schema: fields plus the geometry types it accepts."""
+
+    name: str
+    fields: tuple[Field, ...]
+    geometry_types: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+_POLY = ("Polygon", "MultiPolygon")
+
+DISTRICT_SCHEMA = Schema(
+    "districts",
+    (
+        Field("district_id", "str", required=True, unique=True, aliases=("code", "区划代码", "gb"),
+              label_zh="区划代码"),
+        Field("name", "str", required=True, unique=True, aliases=("区", "区名", "名称"),
+              label_zh="区名"),
+        Field("zone", "enum", choices=tuple(ZONES), aliases=("功能区",), label_zh="功能区"),
+        Field("population", "int", minimum=0, maximum=5e7, aliases=("常住人口", "人口"),
+              label_zh="常住人口"),
+    ),
+    _POLY,
+)
+
+UNIT_SCHEMA = Schema(
+    "units",
+    (
+        Field("unit_id", "str", required=True, unique=True, aliases=("code", "街乡代码", "代码"),
+              label_zh="街乡代码"),
+        Field("name", "str", required=True, aliases=("街道", "街乡", "名称", "街道名称"),
+              label_zh="街道/乡镇"),
+        Field("district", "str", required=True, aliases=("区", "所属区"), label_zh="所属区"),
+        Field("zone", "enum", choices=tuple(ZONES), aliases=("功能区",), label_zh="功能区"),
+        Field("population", "int", minimum=0, maximum=5e6, aliases=("常住人口", "人口"),
+              label_zh="常住人口"),
+        Field("patients", "int", minimum=0, maximum=1e6, aliases=("居家患者数", "在册患者数"),
+              label_zh="居家患者数"),
+        Field("patients_served", "int", minimum=0, maximum=1e6,
+              aliases=("接受社区康复人数",), label_zh="接受社区康复人数"),
+        Field("eligible", "int", minimum=0, maximum=1e6, aliases=("符合条件人数",),
+              label_zh="符合驿站服务条件人数"),
+    ),
+    _POLY,
+)
+
+FACILITY_SCHEMA = Schema(
+    "facilities",
+    (
+        Field("facility_id", "str", required=True, unique=True, aliases=("id", "编号", "机构编号"),
+              label_zh="机构编号"),
+        Field("name", "str", required=True, aliases=("名称", "机构名称"), label_zh="机构名称"),
+        Field("kind", "enum", required=True, choices=tuple(FACILITY_KINDS),
+              aliases=("type", "类型", "机构类型"), label_zh="机构类型"),
+        Field("district", "str", aliases=("区", "所属区"), label_zh="所属区"),
+        Field("unit_id", "str", aliases=("街乡代码",), label_zh="所在街乡代码"),
+        Field("floor_area_m2", "float", minimum=0, maximum=1e5,
+              aliases=("建筑面积", "面积", "建筑面积(m2)", "建筑面积（平方米）"),
+              label_zh="建筑面积(m²)"),
+        Field("outdoor_area_m2", "float", minimum=0, maximum=1e6,
+              aliases=("户外面积", "户外活动场地面积"), label_zh="户外活动场地(m²)"),
+        Field("beds", "int", minimum=0, maximum=20000, aliases=("床位", "床位数"),
+              label_zh="床位数"),
+        Field("staff", "int", minimum=0, maximum=10000, aliases=("服务人员", "工作人员数"),
+              label_zh="服务人员数"),
+        Field("social_workers", "int", minimum=0, maximum=1000,
+              aliases=("社工", "专业社工数", "社会工作者"), label_zh="专业社工数"),
+        Field("psychiatrists", "int", minimum=0, maximum=5000, aliases=("精神科医师数",),
+              label_zh="精神科医师数"),
+        Field("mental_health_workers", "int", minimum=0, maximum=1000,
+              aliases=("专职精防人员数",), label_zh="专职精防人员数"),
+        Field("clients", "int", minimum=0, maximum=10000, aliases=("服务对象数", "在站人数"),
+              label_zh="服务对象数"),
+        Field("services", "services", aliases=("服务项目",), label_zh="服务项目"),
+        Field("opening_year", "int", minimum=1900, maximum=2100, aliases=("开办年份", "建成年份"),
+              label_zh="开办年份"),
+        Field("barrier_free", "bool", aliases=("无障碍设施",), label_zh="无障碍设施"),
+    ),
+    ("Point",),
+)
+
+SCHEMAS: dict[str, Schema] = {s.name: s for s in (DISTRICT_SCHEMA, UNIT_SCHEMA, FACILITY_SCHEMA)}
+
+_TRUE = {"true", "1", "yes", "y", "是", "有", "t"}
+_FALSE = {"false", "0", "no", "n", "否", "无", "f"}
+
+
+def _row_label(frame: pd.DataFrame, pos: int, *, spreadsheet: bool) -> int:
+    """Row number a user can find: spreadsheet rows count the header as row 1."""
+    return pos + 2 if spreadsheet else pos
+
+
+def _rename_aliases(df: pd.DataFrame, schema: Schema, source: str) -> pd.DataFrame:
+    mapping: dict[str, str] = {}
+    present = {str(c).strip(): c for c in df.columns}
+    for f in schema.fields:
+        if f.name in present:
+            mapping[present[f.name]] = f.name
+            continue
+        for alias in f.aliases:
+            if alias in present and present[alias] not in mapping:
+                mapping[present[alias]] = f.name
+                break
+    dupes = pd.Series(list(mapping.values())).duplicated()
+    if dupes.any():
+        name = pd.Series(list(mapping.values()))[dupes].iloc[0]
+        msg = f"two columns both map to '{name}'; keep only one of them"
+        raise InputError(msg, source=source, field=name)
+    return df.rename(columns=mapping)
+
+
+def _coerce(
+    df: pd.DataFrame, f: Field, source: str, *, spreadsheet: bool
+) -> pd.Series:
+    s = df[f.name]
+    missing = s.isna() | (s.astype("string").str.strip() == "")
+
+    def fail(pos: int, why: str) -> InputError:
+        raw = df[f.name].iloc[pos]
+        label = f"{f.label_zh} / {f.name}" if f.label_zh else f.name
+        msg = f"got {raw!r} but {why} (column '{label}')"
+        return InputError(msg, source=source, row=_row_label(df, pos, spreadsheet=spreadsheet),
+                          field=f.name)
+
+    if f.required and missing.any():
+        pos = int(np.flatnonzero(missing.to_numpy())[0])
+        raise fail(pos, "a value is required")
+
+    if f.kind == "str":
+        out = s.astype("string").str.strip()
+        out[missing.to_numpy()] = pd.NA
+    elif f.kind in ("int", "float"):
+        text = s.astype("string").str.strip().str.replace(",", "", regex=False)
+        num = pd.to_numeric(text, errors="coerce")
+        bad = num.isna() & ~missing
+        if bad.any():
+            unit = " of m²" if f.name.endswith("_m2") else ""
+            raise fail(int(np.flatnonzero(bad.to_numpy())[0]), f"expected a number{unit}")
+        if f.kind == "int":
+            frac = num.notna() & (np.abs(num - np.round(num)) > 1e-9)
+            if frac.any():
+                raise fail(int(np.flatnonzero(frac.to_numpy())[0]), "expected a whole number")
+        if f.minimum is not None:
+            low = num < f.minimum
+            if low.any():
+                raise fail(int(np.flatnonzero(low.to_numpy())[0]), f"expected ≥ {f.minimum:g}")
+        if f.maximum is not None:
+            high = num > f.maximum
+            if high.any():
+                raise fail(int(np.flatnonzero(high.to_numpy())[0]),
+                           f"expected ≤ {f.maximum:g}; is the unit right?")
+        out = num.astype("Int64") if f.kind == "int" else num.astype("Float64")
+    elif f.kind == "bool":
+        text = s.astype("string").str.strip().str.lower()
+        true = text.isin(_TRUE).fillna(False).astype(bool)
+        false = text.isin(_FALSE).fillna(False).astype(bool)
+        if s.dtype == bool:
+            out = s.astype("boolean")
+        else:
+            bad = ~(true | false) & ~missing
+            if bad.any():
+                raise fail(int(np.flatnonzero(bad.to_numpy())[0]),
+                           "expected yes/no (是/否, true/false, 1/0)")
+            out = pd.Series(pd.NA, index=s.index, dtype="boolean")
+            out[true.to_numpy()] = True
+            out[false.to_numpy()] = False
+    elif f.kind == "enum":
+        zh_to_code = {}
+        if f.name == "kind":
+            zh_to_code = {v: k for k, v in FACILITY_KINDS.items()}
+        elif f.name == "zone":
+            zh_to_code = {v: k for k, v in ZONES.items()}
+        text = s.astype("string").str.strip()
+        text = text.map(lambda v: zh_to_code.get(v, v) if isinstance(v, str) else v)
+        bad = ~text.isin(f.choices).fillna(False).astype(bool) & ~missing
+        if bad.any():
+            raise fail(int(np.flatnonzero(bad.to_numpy())[0]),
+                       f"expected one of {', '.join(f.choices)}")
+        out = text.astype("string")
+        out[missing.to_numpy()] = pd.NA
+    elif f.kind == "services":
+        zh_to_code = {v: k for k, v in SERVICES.items()}
+        parts = s.astype("string").fillna("").str.replace("；", ";").str.replace("、", ";")
+        parts = parts.str.replace(",", ";").str.replace("，", ";")
+
+        def norm(v: str) -> str:
+            items = [i.strip() for i in v.split(";") if i.strip()]
+            return ";".join(sorted({zh_to_code.get(i, i) for i in items}))
+
+        out = parts.map(norm).astype("string")
+        unknown = out.map(lambda v: any(i not in SERVICES for i in v.split(";") if i))
+        if unknown.any():
+            raise fail(int(np.flatnonzero(unknown.to_numpy())[0]),
+                       f"expected services from {', '.join(SERVICES)} separated by ';'")
+        out[missing.to_numpy()] = pd.NA
+    else:  # pragma: no cover - schema typo
+        msg = f"unknown field kind {f.kind}"
+        raise AssertionError(msg)
+
+    if f.unique:
+        dup = out.duplicated(keep="first") & out.notna()
+        if dup.any():
+            pos = int(np.flatnonzero(dup.to_numpy())[0])
+            first = int(np.flatnonzero((out == out.iloc[pos]).fillna(False).to_numpy())[0])
+            msg = (f"duplicate id {out.iloc[pos]!r} (first seen at row "
+                   f"{_row_label(df, first, spreadsheet=spreadsheet)}); ids must be unique")
+            raise InputError(msg, source=source, row=_row_label(df, pos, spreadsheet=spreadsheet),
+                             field=f.name)
+    return out
+
+
+def _check_geometry(gdf: gpd.GeoDataFrame, schema: Schema, source: str) -> gpd.GeoSeries:
+    geom = gdf.geometry
+    arr = np.asarray(geom.values)
+    missing = shapely.is_missing(arr) | shapely.is_empty(arr)
+    if missing.any():
+        pos = int(np.flatnonzero(missing)[0])
+        msg = "the geometry is missing or empty"
+        raise InputError(msg, source=source, row=pos, field="geometry")
+    types = shapely.get_type_id(arr)
+    names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
+                      "MultiLineString", "MultiPolygon", "GeometryCollection"])[types]
+    bad = ~np.isin(names, schema.geometry_types)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        msg = f"got a {names[pos]} but expected {' or '.join(schema.geometry_types)}"
+        raise InputError(msg, source=source, row=pos, field="geometry")
+    invalid = ~shapely.is_valid(arr)
+    if invalid.any():
+        pos = int(np.flatnonzero(invalid)[0])
+        why = shapely.is_valid_reason(arr[pos])
+        msg = (f"invalid geometry ({why}); repair it (e.g. QGIS 'Fix geometries' or "
+               "shapely.make_valid) and load again")
+        raise InputError(msg, source=source, row=pos, field="geometry")
+    if gdf.crs is None:
+        msg = "no coordinate reference system; declare one (EPSG:4326 for lon/lat)"
+        raise InputError(msg, source=source, field="crs")
+    if not gdf.crs.is_geographic or gdf.crs.to_epsg() not in (4326, 4490):
+        msg = f"expected lon/lat in EPSG:4326 after reading, got {gdf.crs.to_string()}"
+        raise InputError(msg, source=source, field="crs")
+    xmin, ymin, xmax, ymax = gdf.total_bounds
+    if xmin < -180 or xmax > 180 or ymin < -90 or ymax > 90:
+        msg = ("coordinates outside lon/lat range; are longitude and latitude swapped, or is "
+               "the data projected without a .prj?")
+        raise InputError(msg, source=source, field="geometry")
+    return geom
+
+
+def validate(
+    data: pd.DataFrame | gpd.GeoDataFrame,
+    schema: Schema | str,
+    *,
+    source: str = "data",
+    spreadsheet: bool = False,
+) -> gpd.GeoDataFrame | pd.DataFrame:
+    """Validate ``data`` against ``schema`` and return a clean copy with canonical columns.
+
+    Parameters
+    ----------
+    data
+        The table as read. GeoDataFrames must already be in lon/lat (see :mod:`planning.crs`).
+    schema
+        A :class:`Schema` or one of ``"districts"``, ``"units"``, ``"facilities"``.
+    source
+        Name of the file, used in error messages.
+    spreadsheet
+        Number rows as a spreadsheet does (header = row 1) rather than as features (0-based).
+
+    Returns
+    -------
+    A new (Geo)DataFrame: canonical columns in schema order, typed, extra columns kept after them.
+
+    Raises
+    ------
+    InputError
+        On the first problem, naming source, row/feature and field. Nothing is modified.
+    """
+    if isinstance(schema, str):
+        schema = SCHEMAS[schema]
+    df = _rename_aliases(data.copy(), schema, source)
+    df = df.reset_index(drop=True)
+    missing_cols = [f.name for f in schema.fields if f.required and f.name not in df.columns]
+    if missing_cols:
+        hint = ", ".join(
+            f"'{n}'" + (f" ({schema.field(n).label_zh})" if schema.field(n).label_zh else "")
+            for n in missing_cols
+        )
+        found = ", ".join(map(str, [c for c in df.columns if c != "geometry"])) or "none"
+        msg = f"missing required column(s) {hint}; found: {found}"
+        raise InputError(msg, source=source, field=missing_cols[0])
+    if len(df) == 0:
+        msg = f"the file has no rows; expected {schema.name}"
+        raise InputError(msg, source=source)
+    out = {}
+    for f in schema.fields:
+        if f.name in df.columns:
+            out[f.name] = _coerce(df, f, source, spreadsheet=spreadsheet)
+        else:
+            dtype = {"int": "Int64", "float": "Float64", "bool": "boolean"}.get(f.kind, "string")
+            out[f.name] = pd.Series(pd.NA, index=df.index, dtype=dtype)
+    known = set(schema.columns) | {"geometry"}
+    extras = [c for c in df.columns if c not in known]
+    result = pd.DataFrame(out, index=df.index)
+    for c in extras:
+        result[c] = df[c]
+    if isinstance(data, gpd.GeoDataFrame) and schema.geometry_types:
+        geom = _check_geometry(gpd.GeoDataFrame(df, geometry=data.geometry.name
+                                                if data.geometry.name in df.columns
+                                                else "geometry", crs=data.crs),
+                               schema, source)
+        return gpd.GeoDataFrame(result, geometry=geom.values, crs="EPSG:4326")
+    return result
+
+
+def services_list(value: object) -> list[str]:
+    """Split a canonical ``services`` cell into codes."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return []
+    return [s for s in str(value).split(";") if s]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A validated planning dataset: districts, townships and facilities.
+
+    Attributes
+    ----------
+    name
+        Human label, e.g. ``"Beijing demo"``.
+    districts, units, facilities
+        Validated GeoDataFrames (see module docstring).
+    synthetic
+        Which layers (or columns) are synthetic, e.g. ``("units", "facilities", "units.patients")``;
+        empty for wholly real data. Shown in the UI and written to every export.
+    sources
+        Free-text provenance lines (one per layer or fact).
+    data_date
+        Date or year the data describes, for map footers.
+    """
+
+    name: str
+    districts: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    synthetic: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    data_date: str = ""
+
+    @property
+    def is_synthetic(self) -> bool:
+        return bool(self.synthetic)
+
+    def stations(self) -> gpd.GeoDataFrame:
+        """Community rehab stations (康复驿站) only."""
+        return self.facilities[self.facilities["kind"] == "rehab_station"]
+
+    def district_names(self) -> list[str]:
+        return list(self.districts["name"])
+
+    def subset(self, districts: Iterable[str]) -> Dataset:
+        """The same dataset restricted to some districts (by name)."""
+        keep = set(districts)
+        return Dataset(
+            name=self.name,
+            districts=self.districts[self.districts["name"].isin(keep)],
+            units=self.units[self.units["district"].isin(keep)],
+            facilities=self.facilities[self.facilities["district"].isin(keep)],
+            synthetic=self.synthetic,
+            sources=self.sources,
+            data_date=self.data_date,
+        )
+
+
+def assign_units(facilities: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Fill ``unit_id`` and ``district`` of facilities from the township polygon containing them.
+
+    Values already present are kept; facilities outside every township keep ``<NA>``.
+    """
+    joined = gpd.sjoin(
+        facilities[["geometry"]], units[["unit_id", "district", "geometry"]],
+        how="left", predicate="within",
+    )
+    joined = joined[~joined.index.duplicated(keep="first")]
+    out = facilities.copy()
+    for col in ("unit_id", "district"):
+        found = joined[col].astype("string").reindex(out.index)
+        out[col] = out[col].astype("string").fillna(found)
+    return out
+
+
+def make_dataset(
+    name: str,
+    districts: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    **meta,
+) -> Dataset:
+    """Validate the three layers together and build a :class:`Dataset`.
+
+    Cross-table checks: every township names a known district; facility townships are filled by
+    a spatial join where missing.
+    """
+    districts = validate(districts, DISTRICT_SCHEMA, source=meta.pop("districts_source",
+                                                                    "districts"))
+    units = validate(units, UNIT_SCHEMA, source=meta.pop("units_source", "units"))
+    facilities = validate(facilities, FACILITY_SCHEMA,
+                          source=meta.pop("facilities_source", "facilities"))
+    unknown = ~units["district"].isin(districts["name"])
+    if unknown.any():
+        pos = int(np.flatnonzero(unknown.to_numpy())[0])
+        msg = (f"district {units['district'].iloc[pos]!r} is not in the districts layer "
+               f"({', '.join(districts['name'])})")
+        raise InputError(msg, source="units", row=pos, field="district")
+    zone_of = dict(zip(districts["name"], districts["zone"], strict=True))
+    units = units.copy()
+    units["zone"] = units["zone"].fillna(units["district"].map(zone_of).astype("string"))
+    facilities = assign_units(facilities, units)
+    return Dataset(name=name, districts=districts, units=units, facilities=facilities, **meta)
