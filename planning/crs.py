@@ -78,13 +78,27 @@ def gcj02_to_wgs84(lon, lat, *, tol: float = 1e-10, max_iter: int = 30):
     return wlon, wlat
 
 
-def bd09_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    """Baidu BD-09 to GCJ-02 (the published inverse used by Baidu's own SDK)."""
+def _bd09_to_gcj02_approx(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(lon, dtype=float) - 0.0065
     y = np.asarray(lat, dtype=float) - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
     return z * np.cos(theta), z * np.sin(theta)
+
+
+def bd09_to_gcj02(lon, lat, *, tol: float = 1e-10, max_iter: int = 10):
+    """Baidu BD-09 to GCJ-02: the published approximate inverse, refined by fixed-point
+    iteration on :func:`gcj02_to_bd09` until it round-trips to ``tol`` degrees."""
+    blon = np.asarray(lon, dtype=float)
+    blat = np.asarray(lat, dtype=float)
+    glon, glat = _bd09_to_gcj02_approx(blon, blat)
+    for _ in range(max_iter):
+        flon, flat = gcj02_to_bd09(glon, glat)
+        elon, elat = flon - blon, flat - blat
+        glon, glat = glon - elon, glat - elat
+        if np.all(np.abs(elon) < tol) and np.all(np.abs(elat) < tol):
+            break
+    return glon, glat
 
 
 def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:

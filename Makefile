@@ -1,0 +1,47 @@
+# jingkang-planner: two commands do all set-up on a fresh machine with Python 3.11 and make.
+#   make app   -> .venv, install, start the dashboard on the embedded Beijing demo
+#   make test  -> same set-up (+ Debian chromium and a CJK font for browser tests), then ruff + pytest
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+PORT   ?= 8501
+SUDO    = $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+
+.PHONY: app test lint bench install browser-deps clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium (Playwright cannot download its own browser here) and a CJK font,
+# installed only when missing.
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'wenquanyi\|wqy'; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-wqy-microhei; \
+	fi
+
+app: $(STAMP)
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) browser-deps
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/matrix.py
+	$(BIN)/python benchmarks/siting.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts

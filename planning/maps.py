@@ -1,0 +1,315 @@
+"""Folium maps that render offline: inline Leaflet/jQuery assets, no basemap unless asked.
+
+Plain folium links Leaflet, jQuery and their CSS from CDNs, which leaves a blank page without
+internet. :func:`make_offline` swaps every asset link of every element in a map for a ``data:`` URI
+built from the copies shipped inside the ``folium-offline`` package (installed from PyPI, never
+copied into this repository). Assets that no package ships are dropped with a warning, so the map
+still renders. Marker icons are drawn as circle markers (no image files needed).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import math
+from functools import cache
+
+import branca
+import folium
+import geopandas as gpd
+
+from planning.model import FACILITY_KINDS, Dataset
+from planning.settings import DEFAULT, Settings
+
+log = logging.getLogger(__name__)
+
+#: Colours per facility kind (colour-blind-safe palette, Okabe–Ito).
+KIND_COLOURS: dict[str, str] = {
+    "rehab_station": "#0072B2",
+    "halfway_house": "#56B4E9",
+    "welfare_institution": "#009E73",
+    "psychiatric_hospital": "#D55E00",
+    "general_hospital": "#CC79A7",
+    "township_health_centre": "#999999",
+    "rehab_centre": "#E69F00",
+}
+
+KIND_LABELS_EN: dict[str, str] = {
+    "rehab_station": "Community rehab station",
+    "halfway_house": "Halfway house",
+    "welfare_institution": "Mental-health welfare institution",
+    "psychiatric_hospital": "Psychiatric hospital",
+    "general_hospital": "General hospital",
+    "township_health_centre": "Township health centre",
+    "rehab_centre": "County rehab centre",
+}
+
+_PIN_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="25" height="41" viewBox="0 0 25 41">'
+    '<path d="M12.5 0C5.6 0 0 5.6 0 12.5 0 22 12.5 41 12.5 41S25 22 25 12.5C25 5.6 19.4 0 '
+    '12.5 0z" fill="#2A81CB" stroke="#fff"/><circle cx="12.5" cy="12.5" r="5" fill="#fff"/>'
+    "</svg>"
+)
+_ICON_FIX = (
+    "if (window.L && L.Icon && L.Icon.Default) { L.Icon.Default.mergeOptions({iconUrl: "
+    "'data:image/svg+xml;base64," + base64.b64encode(_PIN_SVG.encode()).decode() + "', "
+    "iconRetinaUrl: null, shadowUrl: null}); L.Icon.Default.prototype._getIconUrl = "
+    "function (name) { return this.options[name + 'Url'] || this.options.iconUrl; }; }\n"
+)
+
+# The assets a map needs and nothing more: Leaflet and its CSS, jQuery (folium's templates use it).
+_KEEP_JS = {"leaflet", "jquery"}
+_KEEP_CSS = {"leaflet_css"}
+
+
+@cache
+def _packaged_assets() -> dict[str, str]:
+    """URL → file content, from the ``folium-offline`` package."""
+    from offlinefolium import elements
+
+    return dict(elements._res)
+
+
+def _data_uri(url: str, content: str) -> str:
+    mime = "text/css" if url.endswith(".css") else "text/javascript"
+    return f"data:{mime};base64," + base64.b64encode(content.encode("utf-8")).decode("ascii")
+
+
+@cache
+def offline_uri(url: str) -> str | None:
+    """A ``data:`` URI with the packaged copy of ``url``, or ``None`` if no package ships it."""
+    content = _packaged_assets().get(url)
+    return None if content is None else _data_uri(url, content)
+
+
+def _walk(element: branca.element.Element):
+    yield element
+    for child in element._children.values():
+        yield from _walk(child)
+
+
+def make_offline(m: folium.Map) -> folium.Map:
+    """Point every JS/CSS asset of ``m`` and its children at inline ``data:`` URIs.
+
+    Works per instance (instance attributes shadow folium's class lists), so nothing global
+    changes and other maps in the same process are unaffected.
+    """
+    for el in _walk(m):
+        for attr in ("default_js", "default_css"):
+            links = getattr(el, attr, None)
+            if not links:
+                continue
+            kept = []
+            for name, url in links:
+                if url.startswith("data:"):
+                    kept.append((name, url))
+                    continue
+                uri = offline_uri(url)
+                if uri is None:
+                    log.warning("map asset %s has no offline copy; dropped", url)
+                    continue
+                if el is m and name not in _KEEP_JS | _KEEP_CSS:
+                    continue  # bootstrap/fontawesome: not used by our layers, ~1 MB saved
+                kept.append((name, uri))
+            setattr(el, attr, kept)
+    root = m.get_root()
+    if "jk_icon_fix" not in root.script._children:
+        # Leaflet looks for marker PNGs next to leaflet.css, which a data: URI has no "next to".
+        # Point the default icon at an inline SVG pin so plain folium.Marker works offline too.
+        root.script.add_child(folium.Element(_ICON_FIX), name="jk_icon_fix")
+        root.script._children.move_to_end("jk_icon_fix", last=False)
+    return m
+
+
+def new_map(
+    bounds: tuple[float, float, float, float] | None = None,
+    *,
+    settings: Settings = DEFAULT,
+    height: str | int = "100%",
+) -> folium.Map:
+    """An offline-ready folium map, fitted to ``bounds`` (minx, miny, maxx, maxy).
+
+    No tile layer unless ``settings.tiles_url`` is set (then it is the basemap, with its
+    attribution).
+    """
+    location, zoom = [35.0, 105.0], 4
+    if bounds is not None:
+        minx, miny, maxx, maxy = bounds
+        location = [(miny + maxy) / 2, (minx + maxx) / 2]
+        span = max(maxx - minx, (maxy - miny) * 1.3, 1e-4)
+        zoom = int(max(3, min(16, math.floor(math.log2(800 * 360 / (256 * span))))))
+    m = folium.Map(location=location, zoom_start=zoom, tiles=None, control_scale=True,
+                   height=height)
+    if settings.tiles_url:
+        folium.TileLayer(
+            tiles=settings.tiles_url,
+            attr=settings.tiles_attribution or "basemap",
+            name="basemap",
+        ).add_to(m)
+    if bounds is not None:
+        minx, miny, maxx, maxy = bounds
+        m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "—"
+    try:
+        import pandas as pd
+
+        if pd.isna(v):
+            return "—"
+    except (TypeError, ValueError):
+        pass
+    if isinstance(v, float) and v.is_integer():
+        return f"{int(v)}"
+    return html.escape(str(v))
+
+
+def add_polygons(
+    m: folium.Map | folium.FeatureGroup,
+    gdf: gpd.GeoDataFrame,
+    *,
+    name: str,
+    fields: list[str],
+    aliases: list[str],
+    colour: str = "#333333",
+    weight: float = 1.0,
+    fill_opacity: float = 0.05,
+    fill_column: str | None = None,
+    show: bool = True,
+) -> folium.GeoJson:
+    """Add polygons with a hover tooltip; ``fill_column`` holds per-feature fill colours."""
+    cols = [c for c in fields if c in gdf.columns]
+    data = gdf[[*cols, *([fill_column] if fill_column else []), "geometry"]].copy()
+    for c in cols:
+        data[c] = data[c].map(_fmt)
+
+    def style(feature: dict) -> dict:
+        fill = feature["properties"].get(fill_column) if fill_column else colour
+        return {"color": colour, "weight": weight, "fillColor": fill or colour,
+                "fillOpacity": fill_opacity}
+
+    layer = folium.GeoJson(
+        data.to_json(),
+        name=name,
+        style_function=style,
+        highlight_function=lambda _f: {"weight": weight + 2, "fillOpacity": fill_opacity + 0.2},
+        tooltip=folium.GeoJsonTooltip(fields=cols, aliases=[aliases[fields.index(c)]
+                                                            for c in cols]),
+        show=show,
+    )
+    layer.add_to(m)
+    return layer
+
+
+def facility_popup(row, *, lang: str = "zh") -> str:
+    """HTML popup for one facility (aggregates only; facilities carry no patient rows)."""
+    kind = row["kind"]
+    kind_label = FACILITY_KINDS.get(kind, kind) if lang == "zh" else KIND_LABELS_EN.get(kind, kind)
+    labels = {
+        "zh": ("面积(m²)", "户外(m²)", "床位", "服务人员", "社工", "服务对象"),
+        "en": ("Floor area (m²)", "Outdoor (m²)", "Beds", "Staff", "Social workers", "Clients"),
+    }[lang]
+    keys = ("floor_area_m2", "outdoor_area_m2", "beds", "staff", "social_workers", "clients")
+    rows = "".join(
+        f"<tr><td>{lab}</td><td>{_fmt(row.get(k))}</td></tr>"
+        for lab, k in zip(labels, keys, strict=True)
+        if _fmt(row.get(k)) != "—"
+    )
+    return (f"<b>{html.escape(str(row['name']))}</b><br><i>{kind_label}</i>"
+            f"<table>{rows}</table>")
+
+
+def add_facilities(
+    m: folium.Map,
+    facilities: gpd.GeoDataFrame,
+    *,
+    lang: str = "zh",
+    kinds: list[str] | None = None,
+) -> None:
+    """One toggleable layer per facility kind, drawn as coloured circle markers."""
+    for kind in kinds or list(KIND_COLOURS):
+        sub = facilities[facilities["kind"] == kind]
+        if sub.empty:
+            continue
+        label = FACILITY_KINDS[kind] if lang == "zh" else KIND_LABELS_EN[kind]
+        group = folium.FeatureGroup(name=f"{label} ({len(sub)})",
+                                    show=kind != "township_health_centre")
+        radius = 6 if kind == "rehab_station" else 5
+        for _, row in sub.iterrows():
+            folium.CircleMarker(
+                location=(row.geometry.y, row.geometry.x),
+                radius=radius,
+                color="#ffffff",
+                weight=1,
+                fill=True,
+                fill_color=KIND_COLOURS[kind],
+                fill_opacity=0.95,
+                tooltip=html.escape(str(row["name"])),
+                popup=folium.Popup(facility_popup(row, lang=lang), max_width=300),
+                class_name=f"facility-{kind}",
+            ).add_to(group)
+        group.add_to(m)
+
+
+def add_legend(m: folium.Map, items: list[tuple[str, str]], *, title: str) -> None:
+    """A fixed legend box (colour, label) in the bottom-left corner."""
+    rows = "".join(
+        f'<div><span style="display:inline-block;width:12px;height:12px;border-radius:6px;'
+        f'background:{c};margin-right:6px"></span>{html.escape(lab)}</div>'
+        for c, lab in items
+    )
+    box = (
+        '<div class="jk-legend" style="position:absolute;bottom:40px;left:10px;z-index:9999;'
+        'background:rgba(255,255,255,.92);padding:6px 10px;border:1px solid #999;'
+        f'border-radius:4px;font:12px sans-serif"><b>{html.escape(title)}</b>{rows}</div>'
+    )
+    m.get_root().html.add_child(folium.Element(box))
+
+
+def overview_map(
+    dataset: Dataset,
+    *,
+    district: str | None = None,
+    lang: str = "zh",
+    settings: Settings = DEFAULT,
+) -> folium.Map:
+    """District and township boundaries plus facilities by type, for a city or one district."""
+    ds = dataset.subset([district]) if district else dataset
+    m = new_map(tuple(ds.units.total_bounds), settings=settings)
+    zh = lang == "zh"
+    add_polygons(
+        m, ds.districts, name="区界" if zh else "Districts",
+        fields=["name", "zone", "population"],
+        aliases=["区", "功能区", "常住人口"] if zh else ["District", "Zone", "Population"],
+        colour="#222222", weight=2.5, fill_opacity=0.0,
+    )
+    covered = set(ds.stations()["unit_id"].dropna())
+    units = ds.units.assign(
+        _fill=["#9ecae1" if u in covered else "#fc9272" for u in ds.units["unit_id"]]
+    )
+    add_polygons(
+        m, units, name="街道/乡镇" if zh else "Streets/townships",
+        fields=["name", "district", "population"],
+        aliases=["街道/乡镇", "区", "常住人口"] if zh else ["Township", "District", "Population"],
+        colour="#555555", weight=0.8, fill_opacity=0.35, fill_column="_fill",
+    )
+    add_facilities(m, ds.facilities, lang=lang)
+    folium.LayerControl(collapsed=False).add_to(m)
+    legend = [
+        ("#9ecae1", "有驿站的街乡" if zh else "Township with a station"),
+        ("#fc9272", "无驿站的街乡" if zh else "Township without a station"),
+    ] + [
+        (KIND_COLOURS[k], FACILITY_KINDS[k] if zh else KIND_LABELS_EN[k])
+        for k in KIND_COLOURS if (ds.facilities["kind"] == k).any()
+    ]
+    add_legend(m, legend, title="图例" if zh else "Legend")
+    return make_offline(m)
+
+
+def map_html(m: folium.Map) -> str:
+    """The standalone, offline HTML document of a map."""
+    return m.get_root().render()

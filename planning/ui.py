@@ -1,0 +1,58 @@
+"""Streamlit glue shared by app.py and pages/: sidebar, cached loaders, error display.
+
+Only presentation lives here; every number comes from the engine modules.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from planning.datasets import beijing_demo
+from planning.errors import InputError
+from planning.i18n import t
+from planning.model import Dataset
+from planning.settings import DEFAULT, Settings
+
+log = logging.getLogger(__name__)
+
+
+@st.cache_resource(show_spinner=False)
+def _demo(settings: Settings) -> Dataset:
+    # cache_resource: the Dataset is frozen and never mutated by pages.
+    return beijing_demo(settings)
+
+
+def settings() -> Settings:
+    """The app's settings value (one per process; pages never mutate it)."""
+    return DEFAULT
+
+
+def current_dataset() -> Dataset:
+    """The dataset the user loaded on the Data page, or the Beijing demo."""
+    ds = st.session_state.get("dataset")
+    if ds is None:
+        ds = _demo(settings())
+    return ds
+
+
+def sidebar() -> tuple[str, Dataset, str | None]:
+    """Language toggle, dataset label and district picker; returns (lang, dataset, district)."""
+    lang = st.sidebar.radio(
+        t("language"), ["zh", "en"], horizontal=True, key="lang",
+        format_func=lambda v: "中文" if v == "zh" else "English",
+    )
+    try:
+        ds = current_dataset()
+    except InputError as exc:
+        st.error(f"{t('load_error', lang)}: {exc}")
+        st.stop()
+    st.sidebar.caption(f"{t('dataset', lang)}: {ds.name}")
+    all_label = t("all_districts", lang)
+    choice = st.sidebar.selectbox(t("district", lang), [all_label, *ds.district_names()],
+                                  key="district")
+    district = None if choice == all_label else choice
+    if ds.is_synthetic:
+        st.sidebar.warning(t("synthetic_banner", lang))
+    return lang, ds, district
