@@ -547,8 +547,7 @@ def points_xy(points: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any, *, label: str)
         row = int(np.flatnonzero(bad.to_numpy())[0])
         found = geoms.iloc[row].geom_type if geoms.iloc[row] is not None else "nothing"
         msg = (
-            f"expected a Point geometry but found {found}; "
-            "use .representative_point() for polygons"
+            f"expected a Point geometry but found {found}; use .representative_point() for polygons"
         )
         raise InputError(msg, source=label, row=row + 1, field="geometry")
     projected = to_metric(geoms, crs)

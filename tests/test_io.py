@@ -132,7 +132,7 @@ def test_zip_bomb_refused(tmp_path):
 def test_unsupported_type_and_polygons_from_csv(tmp_path):
     p = tmp_path / "x.docx"
     p.write_bytes(b"nope")
-    with pytest.raises(InputError, match="unsupported file type .docx"):
+    with pytest.raises(InputError, match=r"unsupported file type \.docx"):
         read_layer(p, "units")
     c = tmp_path / "u.csv"
     c.write_text("unit_id,lon,lat\n1,116,39\n")

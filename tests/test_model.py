@@ -1,4 +1,4 @@
-"""Validation at the edge: one error type naming file, row/feature and field; nothing half-loaded."""
+"""Validation at the edge: one error type naming file, row and field; nothing half-loaded."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_geometry_problems():
     bow = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])
     units = gpd.GeoDataFrame({"unit_id": ["a"], "name": ["x"], "district": ["d"]},
                              geometry=[bow], crs="EPSG:4326")
-    with pytest.raises(InputError, match="invalid geometry.*Self-intersection") as err:
+    with pytest.raises(InputError, match=r"invalid geometry.*Self-intersection") as err:
         validate(units, "units", source="u.gpkg")
     assert (err.value.row, err.value.field) == (0, "geometry")
     pts = units.set_geometry([shapely.Point(0, 0)], crs="EPSG:4326")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -23,7 +23,8 @@ from planning.model import FACILITY_KINDS, SERVICES, ZONES
 
 #: Comparison operators a rule may use.
 OPS: tuple[str, ...] = (">=", ">", "<=", "<", "==", "!=")
-#: Area scopes; any facility kind (or ``station`` = ``rehab_station``, or a list) is a facility scope.
+#: Area scopes; a facility kind (``station`` = ``rehab_station``) or a list of kinds is a
+#: facility scope.
 AREA_SCOPES: tuple[str, ...] = ("township", "district", "city")
 
 _RULE_KEYS = {
@@ -174,47 +175,47 @@ class _Checker:
         self.source = source
         self.rid: str | None = None
 
-    def fail(self, field: str, why: str) -> ProfileError:
+    def fail(self, field: str, why: str) -> NoReturn:
         who = f"rule {self.rid!r}: " if self.rid else ""
         msg = f"{who}{why}"
-        return ProfileError(msg, source=self.source, field=field)
+        raise ProfileError(msg, source=self.source, field=field)
 
     def mapping(self, value: Any, field: str) -> dict:
         if not isinstance(value, dict):
-            raise self.fail(field, f"'{field}' must be a mapping, got {type(value).__name__}")
+            self.fail(field, f"'{field}' must be a mapping, got {type(value).__name__}")
         return value
 
     def text(self, value: Any, field: str, *, required: bool = True) -> str:
         if value is None and not required:
             return ""
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(field, f"'{field}' must be non-empty text, got {value!r}")
+            self.fail(field, f"'{field}' must be non-empty text, got {value!r}")
         return value.strip()
 
     def number(self, value: Any, field: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(field, f"'{field}' must be a number, got {value!r}")
+            self.fail(field, f"'{field}' must be a number, got {value!r}")
         return float(value)
 
     def year(self, value: Any, field: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not 1990 <= value <= 2100:
-            raise self.fail(field, f"'{field}' must be a year such as 2025, got {value!r}")
+            self.fail(field, f"'{field}' must be a year such as 2025, got {value!r}")
         return int(value)
 
     def pair(self, value: Any, field: str) -> tuple[float, float] | None:
         if value is None:
             return None
         if not isinstance(value, list) or len(value) != 2:
-            raise self.fail(field, f"'{field}' must be [low, high], got {value!r}")
+            self.fail(field, f"'{field}' must be [low, high], got {value!r}")
         lo, hi = (self.number(v, field) for v in value)
         if lo > hi:
-            raise self.fail(field, f"'{field}' low {lo:g} is above high {hi:g}")
+            self.fail(field, f"'{field}' low {lo:g} is above high {hi:g}")
         return (lo, hi)
 
     def unknown_keys(self, data: dict, allowed: set[str], where: str) -> None:
         extra = sorted(set(map(str, data)) - allowed)
         if extra:
-            raise self.fail(extra[0], f"unknown key '{extra[0]}' in {where}; allowed: "
+            self.fail(extra[0], f"unknown key '{extra[0]}' in {where}; allowed: "
                                       f"{', '.join(sorted(allowed))}")
 
 
@@ -223,17 +224,17 @@ def _check_param(chk: _Checker, name: str, kind: str, value: Any) -> Any:
     if kind in ("kinds", "services"):
         choices = FACILITY_KINDS if kind == "kinds" else SERVICES
         if not isinstance(value, list) or not value:
-            raise chk.fail(field, f"'{field}' must be a non-empty list")
+            chk.fail(field, f"'{field}' must be a non-empty list")
         bad = [v for v in value if v not in choices]
         if bad:
-            raise chk.fail(field, f"'{field}': unknown {kind[:-1]} {bad[0]!r}; expected one of "
+            chk.fail(field, f"'{field}': unknown {kind[:-1]} {bad[0]!r}; expected one of "
                                   f"{', '.join(choices)}")
         return tuple(value)
     if kind == "number":
         return chk.number(value, field)
     if kind == "bool":
         if not isinstance(value, bool):
-            raise chk.fail(field, f"'{field}' must be true or false, got {value!r}")
+            chk.fail(field, f"'{field}' must be true or false, got {value!r}")
         return value
     if kind == "text":
         return chk.text(value, field)
@@ -252,7 +253,7 @@ def _check_param(chk: _Checker, name: str, kind: str, value: Any) -> Any:
                 out[str(hospital)] = MappingProxyType(
                     {"beds": chk.number(spec, f"{field}.{hospital}"), "district": None})
         if not out:
-            raise chk.fail(field, f"'{field}' lists no hospitals")
+            chk.fail(field, f"'{field}' lists no hospitals")
         return MappingProxyType(out)
     msg = f"unknown parameter kind {kind}"  # pragma: no cover - registry typo
     raise AssertionError(msg)
@@ -261,13 +262,13 @@ def _check_param(chk: _Checker, name: str, kind: str, value: Any) -> Any:
 def _parse_scope(chk: _Checker, value: Any) -> tuple[str, tuple[str, ...]]:
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(v, str) for v in items):
-        raise chk.fail("scope", f"'scope' must be text or a list of facility kinds, got {value!r}")
+        chk.fail("scope", f"'scope' must be text or a list of facility kinds, got {value!r}")
     if len(items) == 1 and items[0] in AREA_SCOPES:
         return items[0], ()
     kinds = tuple("rehab_station" if v == "station" else v for v in items)
     bad = [k for k in kinds if k not in FACILITY_KINDS]
     if bad:
-        raise chk.fail("scope", f"unknown scope {bad[0]!r}; expected one of "
+        chk.fail("scope", f"unknown scope {bad[0]!r}; expected one of "
                                 f"{', '.join((*AREA_SCOPES, 'station', *FACILITY_KINDS))}")
     return ",".join(items), kinds
 
@@ -278,45 +279,45 @@ def _parse_rule(chk: _Checker, raw: Any, pos: int, documents: Mapping[str, Docum
     raw = chk.mapping(raw, f"rules[{pos}]")
     rid = raw.get("id")
     if not isinstance(rid, str) or not rid.strip():
-        raise chk.fail("id", f"rule number {pos + 1} has no 'id' (text)")
+        chk.fail("id", f"rule number {pos + 1} has no 'id' (text)")
     chk.rid = rid = rid.strip()
     chk.unknown_keys(raw, _RULE_KEYS, "a rule")
     title = chk.mapping(raw.get("title"), "title")
     doc_key = str(raw.get("document", ""))
     if doc_key not in documents:
-        raise chk.fail("document", f"'document' {doc_key!r} is not listed under 'documents' "
+        chk.fail("document", f"'document' {doc_key!r} is not listed under 'documents' "
                                    f"({', '.join(documents)})")
     name = raw.get("metric")
     if name not in metrics:
-        raise chk.fail("metric", f"unknown metric {name!r}; known: {', '.join(sorted(metrics))}")
+        chk.fail("metric", f"unknown metric {name!r}; known: {', '.join(sorted(metrics))}")
     metric = metrics[name]
     scope, kinds = _parse_scope(chk, raw.get("scope"))
     level = "facility" if kinds else scope
     if level not in metric.levels:
-        raise chk.fail("scope", f"metric '{name}' cannot be measured at scope '{scope}'; it "
+        chk.fail("scope", f"metric '{name}' cannot be measured at scope '{scope}'; it "
                                 f"works for {', '.join(metric.levels)}")
     op = raw.get("op")
     if op not in OPS:
-        raise chk.fail("op", f"'op' must be one of {' '.join(OPS)} (quoted in YAML), got {op!r}")
+        chk.fail("op", f"'op' must be one of {' '.join(OPS)} (quoted in YAML), got {op!r}")
     given = [k for k in ("threshold", "threshold_by_zone", "targets") if raw.get(k) is not None]
     if metric.threshold_from_params:
         if given:
-            raise chk.fail(given[0], f"metric '{name}' takes its thresholds from params; "
+            chk.fail(given[0], f"metric '{name}' takes its thresholds from params; "
                                      f"remove '{given[0]}'")
     elif len(given) != 1:
         why = "missing threshold" if not given else f"give only one of {', '.join(given)}"
-        raise chk.fail("threshold", f"{why}: set exactly one of 'threshold', "
+        chk.fail("threshold", f"{why}: set exactly one of 'threshold', "
                                     "'threshold_by_zone' or 'targets'")
     threshold = by_zone = targets = None
     if raw.get("threshold") is not None:
         threshold = chk.number(raw["threshold"], "threshold")
     if raw.get("threshold_by_zone") is not None:
         if level == "city":
-            raise chk.fail("threshold_by_zone", "a city-wide rule has no functional zone")
+            chk.fail("threshold_by_zone", "a city-wide rule has no functional zone")
         by_zone = {}
         for z, v in chk.mapping(raw["threshold_by_zone"], "threshold_by_zone").items():
             if z not in (*ZONES, "default"):
-                raise chk.fail("threshold_by_zone", f"unknown zone {z!r}; expected "
+                chk.fail("threshold_by_zone", f"unknown zone {z!r}; expected "
                                                     f"{', '.join((*ZONES, 'default'))}")
             by_zone[z] = chk.number(v, f"threshold_by_zone.{z}")
         by_zone = MappingProxyType(by_zone)
@@ -327,22 +328,22 @@ def _parse_rule(chk: _Checker, raw: Any, pos: int, documents: Mapping[str, Docum
     values = [threshold] if threshold is not None else []
     values += list((by_zone or {}).values()) + list((targets or {}).values())
     if metric.unit == "share" and any(not 0 <= v <= 1 for v in values):
-        raise chk.fail(given[0], f"metric '{name}' is a share between 0 and 1; write 0.9 for "
+        chk.fail(given[0], f"metric '{name}' is a share between 0 and 1; write 0.9 for "
                                  f"90 %, got {max(values):g}")
     raw_params = chk.mapping(raw.get("params") or {}, "params")
     params = {}
     for pname, pvalue in raw_params.items():
         if pname not in metric.params:
             allowed = ", ".join(metric.params) or "none"
-            raise chk.fail(f"params.{pname}", f"metric '{name}' has no parameter '{pname}' "
+            chk.fail(f"params.{pname}", f"metric '{name}' has no parameter '{pname}' "
                                               f"(allowed: {allowed})")
         params[pname] = _check_param(chk, pname, metric.params[pname], pvalue)
     if metric.threshold_from_params and "named_targets" not in params:
-        raise chk.fail("params.named_targets", f"metric '{name}' needs params.named_targets")
+        chk.fail("params.named_targets", f"metric '{name}' needs params.named_targets")
     zones = raw.get("zones")
     if zones is not None:
         if not isinstance(zones, list) or any(z not in ZONES for z in zones):
-            raise chk.fail("zones", f"'zones' must be a list of {', '.join(ZONES)}")
+            chk.fail("zones", f"'zones' must be a list of {', '.join(ZONES)}")
         zones = tuple(zones)
     return Rule(
         id=rid,
@@ -366,10 +367,10 @@ def _parse_eligibility(chk: _Checker, raw: Any, documents: Mapping[str, Document
     chk.unknown_keys(raw, _ELIG_KEYS, "eligibility")
     doc = str(raw.get("document", ""))
     if doc not in documents:
-        raise chk.fail("eligibility.document", f"eligibility document {doc!r} is not listed")
+        chk.fail("eligibility.document", f"eligibility document {doc!r} is not listed")
     req = raw.get("require_certificate", False)
     if not isinstance(req, bool):
-        raise chk.fail("eligibility.require_certificate", "must be true or false")
+        chk.fail("eligibility.require_certificate", "must be true or false")
     return Eligibility(
         age=chk.pair(raw.get("age"), "eligibility.age"),
         risk_level=chk.pair(raw.get("risk_level"), "eligibility.risk_level"),
@@ -401,13 +402,13 @@ def parse_profile(data: Any, *, source: str, metrics: Mapping[str, Any]) -> Prof
             title=chk.text(doc.get("title"), f"documents.{key}.title"))
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:
-        raise chk.fail("rules", "'rules' must be a non-empty list")
+        chk.fail("rules", "'rules' must be a non-empty list")
     rules = [_parse_rule(chk, r, i, documents, metrics) for i, r in enumerate(raw_rules)]
     seen: set[str] = set()
     for r in rules:
         if r.id in seen:
             chk.rid = r.id
-            raise chk.fail("id", "duplicate rule id")
+            chk.fail("id", "duplicate rule id")
         seen.add(r.id)
     chk.rid = None
     elig = data.get("eligibility")

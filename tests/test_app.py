@@ -1,0 +1,35 @@
+"""Streamlit AppTest: the home page runs headlessly on the default data, in both languages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from planning import indicators
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def test_home_page_shows_kpis_from_the_engine(demo):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    kpi = indicators.headline(demo)
+    assert metrics["街道/乡镇数"] == str(kpi.townships)
+    assert metrics["康复驿站数"] == str(kpi.stations)
+    assert metrics["无驿站街乡"] == str(kpi.townships_without_station)
+    assert kpi.townships_without_station > 0
+    assert any("合成" in w.value for w in at.sidebar.warning)
+
+
+def test_english_toggle_and_district_filter(demo):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.sidebar.radio(key="lang").set_value("en").run()
+    at.sidebar.selectbox(key="district").set_value("东城区").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    kpi = indicators.headline(demo, district="东城区")
+    assert metrics["Streets/townships"] == str(kpi.townships) == "17"
+    assert metrics["Townships without a station"] == str(kpi.townships_without_station)
+    assert any("SYNTHETIC" in w.value for w in at.sidebar.warning)

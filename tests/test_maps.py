@@ -1,0 +1,40 @@
+"""Maps render offline: no CDN link, no tile layer by default, the layers we expect."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import folium
+
+from planning import maps
+from planning.settings import DEFAULT
+
+
+def test_overview_map_has_no_remote_assets(demo):
+    html = maps.map_html(maps.overview_map(demo))
+    assert not re.findall(r"""(?:src|href)=["']https?://""", html)
+    assert "data:text/javascript;base64," in html and "data:text/css;base64," in html
+    assert "tileLayer" not in html.replace("L.tileLayer = ", "")
+    assert "L.geoJson" in html or "L.geoJSON" in html
+    assert html.count("L.circleMarker") == len(demo.facilities)
+
+
+def test_tile_url_is_an_option(demo):
+    s = replace(DEFAULT, tiles_url="http://127.0.0.1:9/{z}/{x}/{y}.png", tiles_attribution="x")
+    html = maps.map_html(maps.overview_map(demo.subset(["东城区"]), settings=s))
+    assert "127.0.0.1:9/{z}/{x}/{y}.png" in html
+
+
+def test_make_offline_does_not_touch_other_maps():
+    a = maps.make_offline(folium.Map(tiles=None))
+    b = folium.Map(tiles=None)
+    assert a.default_js[0][1].startswith("data:")
+    assert b.default_js[0][1].startswith("https://")
+
+
+def test_district_map_is_fitted_and_labelled_in_english(demo):
+    m = maps.overview_map(demo, district="东城区", lang="en")
+    html = maps.map_html(m)
+    assert "Township without a station" in html and "东城区" in html
+    assert m.options["zoom"] >= 11
