@@ -28,7 +28,14 @@ import pandas as pd
 
 from planning.errors import InputError
 from planning.model import SERVICES, Dataset, services_list
-from planning.policies import Eligibility, Profile, Rule, list_profiles, profile_text, read_profile
+from planning.policies import (
+    Profile,
+    Rule,
+    count_eligible,
+    list_profiles,
+    profile_text,
+    read_profile,
+)
 
 __all__ = [
     "EXTRA_FIGURES", "FINDING_COLUMNS", "METRICS", "Metric", "Summary", "eligible_counts",
@@ -234,13 +241,17 @@ def _staff_client_ratio(ctx: _Ctx, rule: Rule, ents: pd.DataFrame) -> pd.DataFra
 def _services_offered(ctx: _Ctx, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """How many of the required services (default: the six of :data:`SERVICES`) are offered."""
     need = list(rule.params.get("services", tuple(SERVICES)))
-    cells = ctx.ds.facilities.loc[ents.index, "services"]
-    offered = cells.map(lambda v: set(services_list(v)))
-    count = offered.map(lambda s: len(set(need) & s)).astype(float).where(cells.notna())
-    missing = offered.map(lambda s: [c for c in need if c not in s])
-    reason = [("'services' is empty for this facility" if pd.isna(c) else
-               ("missing: " + ", ".join(f"{SERVICES[m]} {m}" for m in miss) if miss else None))
-              for c, miss in zip(cells, missing, strict=True)]
+    cells = ctx.ds.facilities.loc[ents.index, "services"].astype(object)
+    count, reason = [], []
+    for cell in cells:
+        if pd.isna(cell):
+            count.append(np.nan)
+            reason.append("'services' is empty for this facility")
+            continue
+        miss = [c for c in need if c not in services_list(cell)]
+        count.append(len(need) - len(miss))
+        reason.append("missing: " + ", ".join(f"{SERVICES[m]} {m}" for m in miss)
+                      if miss else None)
     return _result(ents, count, reason)
 
 
@@ -652,66 +663,21 @@ def milestone_view(dataset: Dataset, profile: Profile | str | Path, *,
     return out.reset_index()
 
 
-# --------------------------------------------------------------------------- eligibility
-
-def eligible_counts(ledger_df: pd.DataFrame, profile: Profile | str | Path | Eligibility,
+def eligible_counts(ledger_df: pd.DataFrame, profile: Profile | str | Path,
                     by: str | None = "unit_id") -> pd.DataFrame:
-    """Count ledger rows meeting a profile's client eligibility, per ``by`` — counts only.
+    """Apply a profile's client eligibility to a row-level ledger; return counts only.
 
-    Parameters
-    ----------
-    ledger_df
-        Row-level ledger with ``age``, ``risk_level`` (highest level assessed in the last
-        6 months), ``disability_grade`` (psychiatric disability grade 1–4, empty without a
-        certificate) and the ``by`` column. Columns a criterion does not use may be absent.
-    profile
-        A profile (its ``eligibility``) or an :class:`~planning.policies.Eligibility`.
-    by
-        Grouping column, or ``None`` for one total row (index ``"all"``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``by``: ``total``, ``eligible`` and ``excluded_age`` / ``excluded_risk`` /
-        ``excluded_grade`` (rows failing each criterion; a row may fail several; a missing value
-        fails). Never row-level data.
+    Thin wrapper of :func:`planning.policies.count_eligible` (which documents the columns):
+    ``age``, ``risk_level`` (highest in the last 6 months), ``disability_grade`` and ``by``.
+    The result is indexed by ``by`` with ``total``, ``eligible`` and ``excluded_*`` counts.
 
     Raises
     ------
     InputError
-        A needed column is missing or holds non-numbers (the message never echoes values).
+        The profile has no eligibility criteria, or the ledger lacks a needed column.
     """
-    rule = profile if isinstance(profile, Eligibility) else load_profile(profile).eligibility
-    if rule is None:
-        msg = "this profile defines no eligibility criteria"
-        raise InputError(msg, source="profile", field="eligibility")
-    crit = {"age": rule.age, "risk_level": rule.risk_level,
-            "disability_grade": rule.disability_grade}
-    needed = [c for c, r in crit.items() if r is not None] + ([by] if by else [])
-    for col in needed:
-        if col not in ledger_df.columns:
-            msg = f"the ledger has no '{col}' column, needed by {rule.citation}"
-            raise InputError(msg, source="ledger", field=col)
-    keys = ledger_df[by] if by else pd.Series("all", index=ledger_df.index)
-    out = pd.DataFrame({"total": 1}, index=ledger_df.index)
-    ok = pd.Series(True, index=ledger_df.index)
-    for col, bounds in crit.items():
-        if bounds is None:
-            continue
-        raw = ledger_df[col]
-        vals = pd.to_numeric(raw, errors="coerce")
-        bad = vals.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
-        if bad.any():
-            msg = f"'{col}' is not a number in {int(bad.sum())} row(s), first at row " \
-                  f"{int(np.flatnonzero(bad.to_numpy())[0]) + 2}"
-            raise InputError(msg, source="ledger", field=col)
-        passes = vals.between(*bounds)
-        if col == "disability_grade" and not rule.require_certificate:
-            passes = passes | vals.isna()
-        name = {"age": "excluded_age", "risk_level": "excluded_risk",
-                "disability_grade": "excluded_grade"}[col]
-        out[name] = (~passes).astype(int)
-        ok &= passes
-    out["eligible"] = ok.astype(int)
-    counts = out.groupby(keys.rename(by or "group"), dropna=False).sum()
-    return counts[["total", "eligible", *[c for c in counts if c.startswith("excluded_")]]]
+    prof = load_profile(profile)
+    if prof.eligibility is None:
+        msg = f"profile {prof.name!r} defines no eligibility criteria"
+        raise InputError(msg, source=prof.source, field="eligibility")
+    return count_eligible(ledger_df, prof.eligibility, by=by)

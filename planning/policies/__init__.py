@@ -10,15 +10,17 @@ and checks profiles; :mod:`planning.rules` evaluates them. Every problem in a pr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
+import numpy as np
+import pandas as pd
 import yaml
 
-from planning.errors import ProfileError
+from planning.errors import InputError, ProfileError
 from planning.model import FACILITY_KINDS, SERVICES, ZONES
 
 #: Comparison operators a rule may use.
@@ -69,7 +71,7 @@ class Rule:
     targets: Mapping[int, float] | None = None
     milestone: int | None = None
     zones: tuple[str, ...] | None = None
-    params: Mapping[str, Any] = MappingProxyType({})
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     note: str = ""
 
     @property
@@ -113,7 +115,7 @@ class Profile:
     rules: tuple[Rule, ...]
     eligibility: Eligibility | None = None
     jurisdiction: str = ""
-    params: Mapping[str, Any] = MappingProxyType({})
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:
@@ -423,3 +425,65 @@ def parse_profile(data: Any, *, source: str, metrics: Mapping[str, Any]) -> Prof
         jurisdiction=str(data.get("jurisdiction") or ""),
         params=MappingProxyType(dict(chk.mapping(data.get("params") or {}, "params"))),
     )
+
+
+# --------------------------------------------------------------------------- eligibility
+
+def count_eligible(ledger_df: pd.DataFrame, criteria: Eligibility,
+                   by: str | None = "unit_id") -> pd.DataFrame:
+    """Count ledger rows meeting a profile's client eligibility, per ``by`` — counts only.
+
+    Parameters
+    ----------
+    ledger_df
+        Row-level ledger with ``age``, ``risk_level`` (highest level assessed in the last
+        6 months), ``disability_grade`` (psychiatric disability grade 1–4, empty without a
+        certificate) and the ``by`` column. Columns a criterion does not use may be absent.
+    criteria
+        The profile's :class:`Eligibility` (``profile.eligibility``).
+    by
+        Grouping column, or ``None`` for one total row (index ``"all"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``by``: ``total``, ``eligible`` and ``excluded_age`` / ``excluded_risk`` /
+        ``excluded_grade`` (rows failing each criterion; a row may fail several; a missing value
+        fails). Never row-level data.
+
+    Raises
+    ------
+    InputError
+        A needed column is missing or holds non-numbers (the message never echoes values).
+    """
+    rule = criteria
+    crit = {"age": rule.age, "risk_level": rule.risk_level,
+            "disability_grade": rule.disability_grade}
+    needed = [c for c, r in crit.items() if r is not None] + ([by] if by else [])
+    for col in needed:
+        if col not in ledger_df.columns:
+            msg = f"the ledger has no '{col}' column, needed by {rule.citation}"
+            raise InputError(msg, source="ledger", field=col)
+    keys = ledger_df[by] if by else pd.Series("all", index=ledger_df.index)
+    out = pd.DataFrame({"total": 1}, index=ledger_df.index)
+    ok = pd.Series(True, index=ledger_df.index)
+    for col, bounds in crit.items():
+        if bounds is None:
+            continue
+        raw = ledger_df[col]
+        vals = pd.to_numeric(raw, errors="coerce")
+        bad = vals.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
+        if bad.any():
+            msg = f"'{col}' is not a number in {int(bad.sum())} row(s), first at row " \
+                  f"{int(np.flatnonzero(bad.to_numpy())[0]) + 2}"
+            raise InputError(msg, source="ledger", field=col)
+        passes = vals.between(*bounds)
+        if col == "disability_grade" and not rule.require_certificate:
+            passes = passes | vals.isna()
+        name = {"age": "excluded_age", "risk_level": "excluded_risk",
+                "disability_grade": "excluded_grade"}[col]
+        out[name] = (~passes).astype(int)
+        ok &= passes
+    out["eligible"] = ok.astype(int)
+    counts = out.groupby(keys.rename(by or "group"), dropna=False).sum()
+    return counts[["total", "eligible", *[c for c in counts if c.startswith("excluded_")]]]

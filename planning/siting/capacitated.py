@@ -1,0 +1,315 @@
+"""Capacitated models: CapacitatedPMedian and CapacitatedMCLP (split or single-source).
+
+A station has a capacity (patients it can serve); each demand point has a demand (patients).
+With ``single_source=False`` a demand point may be split between stations, and the result
+carries the shares in ``allocation``; ``assignment`` then names the largest share.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Unpack
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import sparse
+
+from planning.errors import InfeasibleError
+from planning.siting.base import (
+    BIG,
+    Exact,
+    Program,
+    SitingModel,
+    Solution,
+    _fmt_indices,
+    as_cost_matrix,
+    as_vector,
+    make_rules,
+)
+from planning.siting.heuristics import interchange
+from planning.siting.models import RuleOptions, _radius, _y_program
+
+_SHARE_EPS = 1e-9
+
+
+class _Capacitated(SitingModel):
+    """Shared pair set, allocation model and reporting of the capacitated models."""
+
+    single_source: bool
+    capacities: np.ndarray
+    demand: np.ndarray
+    pair_row: np.ndarray
+    pair_col: np.ndarray  # candidate index (not free position)
+
+    def _setup(
+        self, capacities: ArrayLike, demand: ArrayLike | None, weights_given: bool,
+        single_source: bool, radius: float,
+    ) -> None:
+        n, m = self.cost.shape
+        self.capacities = as_vector(capacities, m, "capacities", default=0.0)
+        self.demand = self.weights.copy() if demand is None else as_vector(
+            demand, n, "demand", default=1.0
+        )
+        if not weights_given and demand is not None:
+            self.weights = self.demand.copy()
+        self.single_source = bool(single_source)
+        self.radius = radius
+        avail = self.rules.forced.copy()
+        avail[self.rules.free] = True
+        allowed = np.isfinite(self.cost) & (self.cost <= radius) & avail[None, :]
+        self.pair_row, self.pair_col = np.nonzero(allowed)
+        self.reach = allowed.any(axis=1)
+
+    def _pair_cost(self) -> np.ndarray:
+        return self.weights[self.pair_row] * self.cost[self.pair_row, self.pair_col]
+
+    def _build(self, prog: Program, rows: np.ndarray, cols: np.ndarray, y_pos: np.ndarray,
+               row_kind: str, cost: np.ndarray) -> int:
+        """Add ``x`` for the pairs ``(rows, cols)`` with assignment and capacity rows.
+
+        ``y_pos[j]`` is the variable index of ``y_j`` (``-1`` for a site open for sure).
+        Returns the index of the first ``x``.
+        """
+        n_pairs = rows.size
+        x0 = prog.add_vars(n_pairs, cost=cost, integer=self.single_source)
+        xi = x0 + np.arange(n_pairs)
+        n = self.cost.shape[0]
+        lo = self.reach.astype(np.float64) if row_kind == "eq" else -np.inf
+        prog.add_rows(n, rows, xi, 1.0, lo, 1.0)
+        sites, site_row = np.unique(cols, return_inverse=True)
+        q = self.demand[rows]
+        var = y_pos[sites]
+        has_y = var >= 0
+        cap = self.capacities[sites]
+        prog.add_rows(
+            sites.size,
+            np.concatenate([site_row, np.flatnonzero(has_y)]),
+            np.concatenate([xi, var[has_y]]),
+            np.concatenate([q, -cap[has_y]]),
+            -np.inf,
+            np.where(has_y, 0.0, cap),
+        )
+        link = y_pos[cols] >= 0
+        nl = int(link.sum())
+        prog.add_rows(
+            nl,
+            np.tile(np.arange(nl), 2),
+            np.concatenate([xi[link], y_pos[cols][link]]),
+            np.concatenate([np.ones(nl), -np.ones(nl)]),
+            -np.inf, 0.0,
+        )
+        return x0
+
+    def _y_pos(self) -> np.ndarray:
+        pos = np.full(self.rules.n, -1)
+        pos[self.rules.free] = np.arange(self.rules.free.size)
+        return pos
+
+    def _shares(self, values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> sparse.csr_array:
+        vals = np.clip(values, 0.0, 1.0)
+        if self.single_source:
+            vals = np.round(vals)
+        keep = vals > _SHARE_EPS
+        return sparse.csr_array(
+            (vals[keep], (rows[keep], cols[keep])), shape=self.cost.shape
+        )
+
+    def _exact_capacitated(self, time_limit: float, mip_gap: float, row_kind: str,
+                           cost: np.ndarray) -> Exact:
+        nf = self.rules.free.size
+        prog = _y_program(self)
+        x0 = self._build(prog, self.pair_row, self.pair_col, self._y_pos(), row_kind, cost)
+        x, bound, optimal = self._run(prog, time_limit, mip_gap)
+        if x is None:
+            return Exact(None, bound, optimal)
+        shares = self._shares(x[x0:], self.pair_row, self.pair_col)
+        return Exact(Solution(self._open_mask(x[:nf]), x=shares), bound, optimal)
+
+    def _allocate(self, open_mask: np.ndarray, row_kind: str, sign: float,
+                  time_limit: float = 30.0) -> Solution | None:
+        """Best allocation to a fixed set of open sites (LP, or MILP for single source)."""
+        use = open_mask[self.pair_col]
+        rows, cols = self.pair_row[use], self.pair_col[use]
+        prog = Program()
+        cost = sign * (self._pair_cost()[use] if sign > 0 else self.weights[rows])
+        x0 = self._build(prog, rows, cols, np.full(self.rules.n, -1), row_kind, cost)
+        res = prog.solve(time_limit, 0.0)
+        if res.x is None:
+            return None
+        return Solution(open_mask, x=self._shares(res.x[x0:], rows, cols),
+                        solver="greedy+interchange")
+
+    def _report(self, sol: Solution) -> dict[str, Any]:
+        x = sparse.csr_array(sol.x) if sol.x is not None else sparse.csr_array(self.cost.shape)
+        share = x.sum(axis=1)
+        coo = x.tocoo()
+        assign = np.full(self.cost.shape[0], -1)
+        best = np.zeros(self.cost.shape[0])
+        order = np.lexsort((coo.col, -coo.data))  # largest share first, then lowest index
+        r, c, v = coo.row[order], coo.col[order], coo.data[order]
+        first = np.unique(r, return_index=True)[1]
+        assign[r[first]] = c[first]
+        best[r[first]] = v[first]
+        d = self.cost[coo.row, coo.col] if coo.nnz else np.empty(0)
+        return {
+            "assignment": assign,
+            "allocation": x,
+            "load": x.T @ self.demand,
+            "covered_weight": float(self.weights @ share),
+            "total_weight": float(self.weights.sum()),
+            "max_cost": float(d.max()) if d.size else math.nan,
+            "_travel": float(np.sum(self.weights[coo.row] * coo.data * d)) if coo.nnz else 0.0,
+        }
+
+
+class CapacitatedPMedian(_Capacitated):
+    r"""Capacitated p-median: ``p`` new sites, all demand served, capacities respected.
+
+    .. math::
+
+        \min \sum_{i,j} w_i d_{ij} x_{ij} \quad\text{s.t.}\quad
+        \sum_j x_{ij} = 1,\;\; \sum_i q_i x_{ij} \le C_j y_j,\;\; x_{ij} \le y_j,\;\;
+        \sum_{j \in F} y_j = p + |C|,\;\; 0 \le x_{ij} \le 1 \;(x_{ij} \in \{0,1\}
+        \text{ if single-source}),\; y_j \in \{0,1\}
+
+    ``w`` are the cost weights and ``q`` the demand (each defaults to the other, then to 1).
+    Locked sites have ``y_j = 1`` fixed. ``x_ij`` is built for every pair with a finite cost
+    (within ``service_radius`` if given). Before solving, the capacity of the locked sites plus
+    the ``p + |C|`` largest free candidates is checked against the total demand.
+    """
+
+    name = "capacitated-p-median"
+
+    @classmethod
+    def from_cost_matrix(
+        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, p: int,
+        capacities: ArrayLike, demand: ArrayLike | None = None, single_source: bool = False,
+        service_radius: float | None = None, **options: Unpack[RuleOptions],
+    ) -> CapacitatedPMedian:
+        """Build from ``cost[demand, candidate]``, capacities per candidate and demand per row.
+
+        Raises
+        ------
+        planning.errors.InfeasibleError
+            Total reachable capacity is below the total demand, or a demand point with demand
+            cannot reach any available candidate.
+        """
+        cost = as_cost_matrix(cost)
+        n, m = cost.shape
+        w = as_vector(weights if weights is not None else demand, n, "weights", default=1.0)
+        model = cls(cost, w, make_rules(m, p=p, **options))
+        radius = math.inf if service_radius is None else _radius(service_radius)
+        model._setup(capacities, demand, weights is not None, single_source, radius)
+        rules = model.rules
+        bad = np.flatnonzero(~model.reach & ((model.demand > 0) | (model.weights > 0)))
+        if bad.size:
+            msg = (
+                f"{bad.size} demand points cannot reach any available candidate"
+                f"{'' if service_radius is None else f' within {radius:g}'}: indices "
+                f"{_fmt_indices(bad)}"
+            )
+            raise InfeasibleError(msg)
+        total = float(model.demand.sum())
+        forced_cap = float(model.capacities[rules.forced].sum())
+        top = np.sort(model.capacities[rules.free])[::-1][: rules.k].sum()
+        if forced_cap + top < total - 1e-9:
+            msg = (
+                f"total capacity {forced_cap + top:g} < demand {total:g}: {int(rules.forced.sum())} "
+                f"locked sites plus the {rules.k} largest available candidates cannot serve all "
+                "demand; raise p or the capacities"
+            )
+            raise InfeasibleError(msg)
+        model.min_free_capacity = total - forced_cap
+        return model
+
+    def _size(self) -> int:
+        return 4 * self.pair_row.size
+
+    def _exact(self, time_limit: float, mip_gap: float) -> Exact:
+        return self._exact_capacitated(time_limit, mip_gap, "eq", self._pair_cost())
+
+    def _heuristic(self) -> Solution | None:
+        rules = self.rules
+        d = np.where(np.isfinite(self.cost) & (self.cost <= self.radius), self.cost, BIG)
+        forced = d[:, rules.forced].min(axis=1) if rules.forced.any() else np.full(d.shape[0], BIG)
+        chosen = interchange(
+            d[:, rules.free], forced, self.weights, k=rules.k, kind="sum",
+            limits=rules.limits(self.capacities[rules.free], self.min_free_capacity),
+        )
+        if chosen is None:
+            return None
+        return self._allocate(self._open_mask(chosen), "eq", 1.0)
+
+    def _relaxation_bound(self) -> float:
+        rules = self.rules
+        avail = rules.forced.copy()
+        avail[rules.free] = True
+        d = np.where(self.cost <= self.radius, self.cost, np.inf)[:, avail].min(axis=1)
+        return float(np.sum(np.where(self.weights > 0, self.weights * d, 0.0)))
+
+    def _evaluate(self, sol: Solution) -> dict[str, Any]:
+        fields = self._report(sol)
+        return {"objective": fields.pop("_travel"), **fields}
+
+
+class CapacitatedMCLP(_Capacitated):
+    r"""Capacitated maximal covering: most demand weight served within the radius.
+
+    .. math::
+
+        \max \sum_{i,j:\, d_{ij} \le R} w_i x_{ij} \quad\text{s.t.}\quad
+        \sum_j x_{ij} \le 1,\;\; \sum_i q_i x_{ij} \le C_j y_j,\;\; x_{ij} \le y_j,\;\;
+        \sum_{j \in F} y_j = p + |C| \text{ and/or budget},\;\;
+        0 \le x_{ij} \le 1 \;(\text{binary if single-source}),\; y_j \in \{0,1\}
+
+    A demand point counts as covered in proportion to the share of its demand served by open
+    sites within ``R`` (all or nothing with ``single_source=True``). ``x`` exists only for pairs
+    within the radius (sparse).
+    """
+
+    name = "capacitated-mclp"
+    sense = "max"
+
+    @classmethod
+    def from_cost_matrix(
+        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, service_radius: float,
+        capacities: ArrayLike, demand: ArrayLike | None = None, p: int | None = None,
+        single_source: bool = False, **options: Unpack[RuleOptions],
+    ) -> CapacitatedMCLP:
+        """Build from ``cost[demand, candidate]``; give ``p`` (new sites), ``budget``, or both."""
+        cost = as_cost_matrix(cost)
+        if p is None and options.get("budget") is None:
+            from planning.errors import InputError
+
+            msg = "CapacitatedMCLP needs p= (number of new sites) or budget= with site_cost="
+            raise InputError(msg, field="p")
+        n, m = cost.shape
+        w = as_vector(weights if weights is not None else demand, n, "weights", default=1.0)
+        model = cls(cost, w, make_rules(m, p=p, **options))
+        model._setup(capacities, demand, weights is not None, single_source,
+                     _radius(service_radius))
+        return model
+
+    def _size(self) -> int:
+        return 4 * self.pair_row.size
+
+    def _exact(self, time_limit: float, mip_gap: float) -> Exact:
+        return self._exact_capacitated(time_limit, mip_gap, "le", -self.weights[self.pair_row])
+
+    def _heuristic(self) -> Solution | None:
+        rules = self.rules
+        cover = (self.cost <= self.radius).astype(np.float64)
+        base = 1.0 - cover[:, rules.forced].max(axis=1, initial=0.0)
+        chosen = interchange(1.0 - cover[:, rules.free], base, self.weights, k=rules.k,
+                             kind="sum", limits=rules.limits())
+        if chosen is None:
+            return None
+        return self._allocate(self._open_mask(chosen), "le", -1.0)
+
+    def _relaxation_bound(self) -> float:
+        return float(self.weights[self.reach].sum())
+
+    def _evaluate(self, sol: Solution) -> dict[str, Any]:
+        fields = self._report(sol)
+        fields.pop("_travel")
+        return {"objective": fields["covered_weight"], **fields}

@@ -1,0 +1,643 @@
+"""Uncapacitated location models: LSCP, MCLP, PMedian, PCenter and TownshipCover.
+
+Each class is built from a cost matrix ``cost[demand, candidate]`` (metres, minutes …; ``inf``
+for unreachable pairs) and solved exactly with HiGHS (:func:`scipy.optimize.milp`) or, above a
+size limit, by greedy + interchange. Every ``from_cost_matrix`` also accepts the shared options
+of :class:`RuleOptions` (locked / closable / excluded sites, site costs and a budget, a floor-area
+minimum and a cap per township); see :mod:`planning.siting.base` for how they enter the model.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, TypedDict, Unpack
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy import sparse
+
+from planning.errors import InfeasibleError, InputError
+from planning.siting.base import (
+    BIG,
+    Exact,
+    Program,
+    SitingModel,
+    Solution,
+    _fmt_indices,
+    as_cost_matrix,
+    as_vector,
+    make_rules,
+    nearest_open,
+)
+from planning.siting.heuristics import greedy_cover, interchange
+
+
+class RuleOptions(TypedDict, total=False):
+    """Keyword options every model accepts.
+
+    locked
+        Existing stations (indices or boolean mask), forced open and *not* counted in ``p``.
+    closable
+        ``True`` (all locked) or indices of locked stations the model may close; the total
+        number of sites stays ``p + len(locked)``, so a closure frees a slot (relocation).
+    excluded
+        Candidates never opened.
+    site_cost, budget
+        Cost per candidate and a budget on the new sites (locked sites cost nothing).
+    floor_area, min_floor_area
+        Candidate floor area (m²) and the required minimum (scalar or per candidate, e.g. 50/70/100
+        m² by functional zone); smaller candidates are excluded, NaN areas are kept.
+    groups, max_per_group
+        Township label per candidate and a cap of open sites per township (int, or dict
+        label → cap); locked sites count towards the cap.
+    """
+
+    locked: ArrayLike | None
+    closable: bool | ArrayLike
+    excluded: ArrayLike | None
+    site_cost: ArrayLike | None
+    budget: float | None
+    floor_area: ArrayLike | None
+    min_floor_area: float | ArrayLike | None
+    groups: ArrayLike | None
+    max_per_group: int | dict[Any, int] | None
+
+
+def _radius(value: float, name: str = "service_radius") -> float:
+    r = float(value)
+    if math.isnan(r) or r < 0:
+        msg = f"{name} must be a number >= 0; got {value!r}"
+        raise InputError(msg, field=name)
+    return r
+
+
+def _unique_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a boolean matrix: ``(index of first occurrence, inverse)``."""
+    if mask.shape[0] == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    packed = np.packbits(mask, axis=1)
+    _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
+def _y_program(model: SitingModel, cost: ArrayLike = 0.0) -> Program:
+    prog = Program()
+    prog.add_vars(model.rules.free.size, cost=cost, integer=True)
+    for mat, lo, hi in model.rules.side_rows():
+        prog.add_matrix(mat, 0, lo, hi)
+    return prog
+
+
+def _coverage_fields(model: SitingModel, open_mask: np.ndarray, radius: float) -> dict[str, Any]:
+    assign, dist = nearest_open(model.cost, open_mask, radius)
+    covered = assign >= 0
+    return {
+        "assignment": assign,
+        "covered_weight": float(model.weights[covered].sum()),
+        "total_weight": float(model.weights.sum()),
+        "max_cost": float(dist[covered].max()) if covered.any() else math.nan,
+    }
+
+
+class LSCP(SitingModel):
+    r"""Location set covering: fewest (or cheapest) sites so every demand point is covered.
+
+    .. math::
+
+        \min \sum_{j \in F} c_j y_j \quad \text{s.t.}\quad
+        \sum_{j \in F:\, d_{ij} \le R} y_j \ge 1 \;\; \forall i \text{ not covered by a locked site},
+        \qquad y_j \in \{0, 1\}
+
+    plus the side constraints of :mod:`planning.siting.base`. ``c_j`` is ``site_cost`` (1 by
+    default, i.e. the number of new sites plus kept closable sites). Only pairs within ``R`` are
+    built (sparse) and demand points with identical covering sets are merged.
+    """
+
+    name = "lscp"
+
+    @classmethod
+    def from_cost_matrix(
+        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, service_radius: float,
+        **options: Unpack[RuleOptions],
+    ) -> LSCP:
+        """Build from ``cost[demand, candidate]``; ``weights`` only feed ``covered_weight``.
+
+        Raises
+        ------
+        planning.errors.InfeasibleError
+            Some demand point has no available candidate within ``service_radius``.
+        """
+        cost = as_cost_matrix(cost)
+        model = cls(cost, as_vector(weights, cost.shape[0], "weights", default=1.0),
+                    make_rules(cost.shape[1], **options))
+        model.radius = _radius(service_radius)
+        within = cost <= model.radius
+        rules = model.rules
+        avail = rules.forced.copy()
+        avail[rules.free] = True
+        bad = np.flatnonzero(~within[:, avail].any(axis=1))
+        if bad.size:
+            msg = (
+                f"{bad.size} demand points have no available candidate within service_radius "
+                f"{model.radius:g}: indices {_fmt_indices(bad)}; add candidates near them or "
+                "raise the radius"
+            )
+            raise InfeasibleError(msg)
+        need = ~within[:, rules.forced].any(axis=1)
+        sub = within[need][:, rules.free]
+        first, _ = _unique_rows(sub)
+        model.cover = sparse.csc_array(sub[first])
+        return model
+
+    def _size(self) -> int:
+        return int(self.cover.nnz)
+
+    def _exact(self, time_limit: float, mip_gap: float) -> Exact:
+        prog = _y_program(self, self.rules.site_cost[self.rules.free])
+        prog.add_matrix(sparse.coo_array(self.cover), 0, 1.0, np.inf)
+        x, bound, optimal = self._run(prog, time_limit, mip_gap)
+        sol = None if x is None else Solution(self._open_mask(x[: self.rules.free.size]))
+        return Exact(sol, bound, optimal)
+
+    def _heuristic(self) -> Solution | None:
+        chosen = greedy_cover(self.cover, self.rules.site_cost[self.rules.free],
+                              limits=self.rules.limits())
+        return None if chosen is None else Solution(self._open_mask(chosen), solver="greedy+interchange")
+
+    def _relaxation_bound(self) -> float:
+        if self.cover.shape[0] == 0:
+            return 0.0
+        costs = self.rules.site_cost[self.rules.free]
+        dense = self.cover.toarray()
+        return float(np.where(dense, costs[None, :], np.inf).min(axis=1).max())
+
+    def _evaluate(self, sol: Solution) -> dict[str, Any]:
+        free = self.rules.free
+        objective = float(self.rules.site_cost[free][sol.open[free]].sum())
+        return {"objective": objective, **_coverage_fields(self, sol.open, self.radius)}
+
+
+class MCLP(SitingModel):
+    r"""Maximal covering: place ``p`` new sites (and/or spend a budget) to cover most weight.
+
+    .. math::
+
+        \max \sum_i w_i z_i \quad\text{s.t.}\quad
+        z_i \le \sum_{j \in F:\, d_{ij} \le R} y_j,\;\; 0 \le z_i \le 1,\;\;
+        \sum_{j \in F} y_j = p + |C|,\;\; y_j \in \{0,1\}
+
+    with the budget / cap side constraints. Demand already covered by a locked site enters as a
+    constant; ``z`` may be continuous because the objective drives it to ``min(1, ·)``, which is
+    integral. Demand points with identical covering sets are merged (weights summed).
+    """
+
+    name = "mclp"
+    sense = "max"
+
+    @classmethod
+    def from_cost_matrix(
+        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, service_radius: float,
+        p: int | None = None, **options: Unpack[RuleOptions],
+    ) -> MCLP:
+        """Build from ``cost[demand, candidate]``; give ``p`` (new sites), ``budget``, or both."""
+        cost = as_cost_matrix(cost)
+        if p is None and options.get("budget") is None:
+            msg = "MCLP needs p= (number of new sites) or budget= with site_cost="
+            raise InputError(msg, field="p")
+        model = cls(cost, as_vector(weights, cost.shape[0], "weights", default=1.0),
+                    make_rules(cost.shape[1], p=p, **options))
+        model.radius = _radius(service_radius)
+        rules = model.rules
+        within = cost <= model.radius
+        model.within_free = within[:, rules.free]
+        model.base_cover = within[:, rules.forced].any(axis=1)
+        model.offset = float(model.weights[model.base_cover].sum())
+        rows = ~model.base_cover & (model.weights > 0) & model.within_free.any(axis=1)
+        sub = model.within_free[rows]
+        first, inverse = _unique_rows(sub)
+        model.cover = sparse.csc_array(sub[first])
+        model.row_weight = np.bincount(inverse, weights=model.weights[rows], minlength=first.size)
+        return model
+
+    def _size(self) -> int:
+        return int(self.cover.nnz)
+
+    def _exact(self, time_limit: float, mip_gap: float) -> Exact:
+        nf = self.rules.free.size
+        prog = _y_program(self)
+        n_rows = self.cover.shape[0]
+        z0 = prog.add_vars(n_rows, cost=-self.row_weight)
+        a = sparse.coo_array(self.cover)
+        prog.add_rows(
+            n_rows,
+            np.concatenate([np.arange(n_rows), a.row]),
+            np.concatenate([z0 + np.arange(n_rows), a.col]),
+            np.concatenate([np.ones(n_rows), -np.ones(a.nnz)]),
+            -np.inf, 0.0,
+        )
+        x, bound, optimal = self._run(prog, time_limit, mip_gap, offset=self.offset)
+        sol = None if x is None else Solution(self._open_mask(x[:nf]))
+        return Exact(sol, bound, optimal)
+
+    def _heuristic(self) -> Solution | None:
+        dist = (~self.within_free).astype(np.float64)
+        base = (~self.base_cover).astype(np.float64)
+        chosen = interchange(dist, base, self.weights, k=self.rules.k, kind="sum",
+                             limits=self.rules.limits())
+        return None if chosen is None else Solution(self._open_mask(chosen), solver="greedy+interchange")
+
+    def _relaxation_bound(self) -> float:
+        reach = self.base_cover | self.within_free.any(axis=1)
+        return float(self.weights[reach].sum())
+
+    def _evaluate(self, sol: Solution) -> dict[str, Any]:
+        fields = _coverage_fields(self, sol.open, self.radius)
+        return {"objective": fields["covered_weight"], **fields}
+
+
+class PMedian(SitingModel):
+    r"""p-median: ``p`` new sites minimising total weighted cost to the nearest open site.
+
+    .. math::
+
+        \min \sum_i \sum_j w_i d_{ij} x_{ij} \quad\text{s.t.}\quad
+        \sum_j x_{ij} = 1,\;\; x_{ij} \le y_j,\;\;
+        \sum_{j \in F} y_j = p + |C|,\;\; x_{ij} \ge 0,\; y_j \in \{0,1\}
+
+    Reductions (exact): ``x_ij`` is built only for the ``|F| - (p + |C|) + 1`` nearest free
+    candidates of each demand point (one of them is always open) and only when cheaper than the
+    nearest locked site, which becomes a single fallback column; zero-weight demand is dropped.
+    """
+
+    name = "p-median"
+
+    @classmethod
+    def from_cost_matrix(
+        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, p: int,
+        **options: Unpack[RuleOptions],
+    ) -> PMedian:
+        """Build from ``cost[demand, candidate]`` with ``p`` new sites."""
+        cost = as_cost_matrix(cost)
+        model = cls(cost, as_vector(weights, cost.shape[0], "weights", default=1.0),
+                    make_rules(cost.shape[1], p=p, **options))
+        model._prepare()
+        return model
+
+    def _prepare(self) -> None:
+        rules, cost, w = self.rules, self.cost, self.weights
+        n = cost.shape[0]
+        forced_cost = cost[:, rules.forced].min(axis=1) if rules.forced.any() else np.full(n, np.inf)
+        cf = cost[:, rules.free]
+        free_min = cf.min(axis=1) if rules.free.size else np.full(n, np.inf)
+        bad = np.flatnonzero(~np.isfinite(np.minimum(forced_cost, free_min)) & (w > 0))
+        if bad.size:
+            msg = (
+                f"{bad.size} demand points cannot reach any available candidate (all costs "
+                f"infinite): indices {_fmt_indices(bad)}"
+            )
+            raise InfeasibleError(msg)
+        self.forced_cost, self.free_cost = forced_cost, cf
+        keep_n = rules.free.size - (rules.k or 0) + 1
+        order = np.argsort(cf, axis=1, kind="stable")[:, :keep_n]
+        vals = np.take_along_axis(cf, order, axis=1)
+        keep = np.isfinite(vals) & (vals < forced_cost[:, None]) & (w > 0)[:, None]
+        active = keep.any(axis=1)
+        self.offset = float(np.sum(w[~active & (w > 0)] * forced_cost[~active & (w > 0)]))
+        rows = np.flatnonzero(active)
+        r_local = np.repeat(np.arange(rows.size), keep[rows].sum(axis=1))
+        self.pairs = (rows[r_local], order[rows][keep[rows]], r_local)
+        self.pair_cost = w[self.pairs[0]] * vals[rows][keep[rows]]
+        self.active = rows
+
+    def _size(self) -> int:
+        return 3 * self.pair_cost.size
+
+    def _exact(self, time_limit: float, mip_gap: float) -> Exact:
+        nf = self.rules.free.size
+        _, col, r_local = self.pairs
+        n_act = self.active.size
+        prog = _y_program(self)
+        x0 = prog.add_vars(col.size, cost=self.pair_cost)
+        fc = self.forced_cost[self.active]
+        fb = np.flatnonzero(np.isfinite(fc))
+        f0 = prog.add_vars(fb.size, cost=self.weights[self.active[fb]] * fc[fb])
+        prog.add_rows(
+            n_act,
+            np.concatenate([r_local, fb]),
+            np.concatenate([x0 + np.arange(col.size), f0 + np.arange(fb.size)]),
+            1.0, 1.0, 1.0,
+        )
+        npair = col.size
+        prog.add_rows(
+            npair,
+            np.concatenate([np.arange(npair), np.arange(npair)]),
+            np.concatenate([x0 + np.arange(npair), col]),
+            np.concatenate([np.ones(npair), -np.ones(npair)]),
+            -np.inf, 0.0,
+        )
+        x, bound, optimal = self._run(prog, time_limit, mip_gap, offset=self.offset)
+        sol = None if x is None else Solution(self._open_mask(x[:nf]))
+        return Exact(sol, bound, optimal)
+
+    def _heuristic(self) -> Solution | None:
+        dist = np.where(np.isfinite(self.free_cost), self.free_cost, BIG)
+        base = np.where(np.isfinite(self.forced_cost), self.forced_cost, BIG)
+        chosen = interchange(dist, base, self.weights, k=self.rules.k, kind="sum",
+                             limits=self.rules.limits())
+        if chosen is None:
+            return None
+        sol = Solution(self._open_mask(chosen), solver="greedy+interchange")
+        return sol if math.isfinite(self._evaluate(sol)["objective"]) else None
+
+    def _relaxation_bound(self) -> float:
+        best = np.minimum(self.forced_cost, self.free_cost.min(axis=1, initial=np.inf))
+        return float(np.sum(np.where(self.weights > 0, self.weights * best, 0.0)))
+
+    def _evaluate(self, sol: Solution) -> dict[str, Any]:
+        assign, dist = nearest_open(self.cost, sol.open)
+        w = self.weights
+        served = assign >= 0
+        objective = float(np.sum(np.where(w > 0, w * dist, 0.0)))
+        return {
+            "objective": objective,
+            "assignment": assign,
+            "covered_weight": float(w[served].sum()),
+            "total_weight": float(w.sum()),
+            "max_cost": float(dist[served].max()) if served.any() else math.nan,
+        }
+
+
+class PCenter(SitingModel):
+    r"""p-center: ``p`` new sites minimising the largest demand-to-nearest-site cost.
+
+    .. math::
+
+        \min D \quad\text{s.t.}\quad \sum_j x_{ij} = 1,\;\; x_{ij} \le y_j,\;\;
+        D \ge \sum_j d_{ij} x_{ij},\;\; \sum_{j \in F} y_j = p + |C|,\;\; y_j \in \{0,1\}
+
+    Solved exactly through its decision version: for a radius ``r`` taken from the sorted
+    distinct costs, "is there a feasible ``y`` (count, budget, caps) covering every demand point
+    within ``r``?" is a set-covering MILP. A bisection over the costs between the lower bound
+    ``max_i min_j d_ij`` and the greedy + interchange value returns the optimum; proven
+    infeasible radii give the bound. The objective is unweighted; ``weights`` only feed the
+    reported ``covered_weight``.
+    """
+
+    name = "p-center"
+
+    @classmethod
+    def from_cost_matrix(
+        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, p: int,
+        **options: Unpack[RuleOptions],
+    ) -> PCenter:
+        """Build from ``cost[demand, candidate]`` with ``p`` new sites."""
+        cost = as_cost_matrix(cost)
+        model = cls(cost, as_vector(weights, cost.shape[0], "weights", default=1.0),
+                    make_rules(cost.shape[1], p=p, **options))
+        rules = model.rules
+        n = cost.shape[0]
+        model.forced_cost = (
+            cost[:, rules.forced].min(axis=1) if rules.forced.any() else np.full(n, np.inf)
+        )
+        model.free_cost = cost[:, rules.free]
+        best = np.minimum(model.forced_cost, model.free_cost.min(axis=1, initial=np.inf))
+        bad = np.flatnonzero(~np.isfinite(best))
+        if bad.size:
+            msg = (
+                f"{bad.size} demand points cannot reach any available candidate: indices "
+                f"{_fmt_indices(bad)}"
+            )
+            raise InfeasibleError(msg)
+        model.lower = float(best.max())
+        return model
+
+    def _size(self) -> int:
+        return int(self.free_cost.size)
+
+    def _feasible(self, r: float, time_limit: float) -> tuple[str, np.ndarray | None]:
+        need = self.forced_cost > r
+        sub = self.free_cost[need] <= r
+        if not sub.any(axis=1).all():
+            return "infeasible", None
+        first, _ = _unique_rows(sub)
+        prog = _y_program(self)
+        prog.add_matrix(sparse.coo_array(sub[first]), 0, 1.0, np.inf)
+        res = prog.solve(time_limit, 0.0)
+        if res.status == 2:
+            return "infeasible", None
+        if res.x is None:
+            return "unknown", None
+        return "feasible", self._open_mask(res.x[: self.rules.free.size])
+
+    def _exact(self, time_limit: float, mip_gap: float) -> Exact:
+        import time
+
+        deadline = time.perf_counter() + time_limit
+        best = self._heuristic()
+        finite = self.cost[:, self.rules.forced | np.isin(np.arange(self.rules.n), self.rules.free)]
+        values = np.unique(finite[np.isfinite(finite)])
+        upper = self._evaluate(best)["objective"] if best is not None else values[-1]
+        values = values[(values >= self.lower) & (values <= upper)]
+        lo, hi = 0, values.size - 1
+        if best is None:
+            state, mask = self._feasible(float(values[hi]), deadline - time.perf_counter())
+            if state == "infeasible":
+                msg = f"{self.name}: no feasible placement ({self._infeasible_hint()})"
+                raise InfeasibleError(msg)
+            best = None if mask is None else Solution(mask)
+        complete = best is not None
+        while complete and lo < hi:
+            if (values[hi] - values[lo]) <= mip_gap * values[hi]:
+                break
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                complete = False
+                break
+            mid = (lo + hi) // 2
+            state, mask = self._feasible(float(values[mid]), left)
+            if state == "feasible":
+                best, hi = Solution(mask), mid
+            elif state == "infeasible":
+                lo = mid + 1
+            else:
+                complete = False
+        return Exact(best, float(values[lo]), complete)
+
+    def _heuristic(self) -> Solution | None:
+        dist = np.where(np.isfinite(self.free_cost), self.free_cost, BIG)
+        base = np.where(np.isfinite(self.forced_cost), self.forced_cost, BIG)
+        chosen = interchange(dist, base, self.weights, k=self.rules.k, kind="max",
+                             limits=self.rules.limits())
+        if chosen is None:
+            return None
+        sol = Solution(self._open_mask(chosen), solver="greedy+interchange")
+        return sol if math.isfinite(self._evaluate(sol)["objective"]) else None
+
+    def _relaxation_bound(self) -> float:
+        return self.lower
+
+    def _evaluate(self, sol: Solution) -> dict[str, Any]:
+        assign, dist = nearest_open(self.cost, sol.open)
+        served = assign >= 0
+        objective = float(dist.max())
+        return {
+            "objective": objective,
+            "assignment": assign,
+            "covered_weight": float(self.weights[served].sum()),
+            "total_weight": float(self.weights.sum()),
+            "max_cost": objective,
+        }
+
+
+class TownshipCover(SitingModel):
+    r"""Every township without a station gets at least one, at least total cost.
+
+    Rows of ``cost`` are demand points labelled by township (``unit_ids``; by default one row per
+    township). Candidate ``j`` *serves* township ``u`` when it lies in ``u``
+    (``candidate_units[j] == u``) or is within ``service_radius`` of a row of ``u``. Townships
+    served by a locked site (or flagged in ``served``) need nothing.
+
+    .. math::
+
+        \min \sum_{j \in F} c_j y_j + \lambda \sum_{i \in N} \sum_{j \in S_{u(i)}} w_i d_{ij} x_{ij}
+        \quad\text{s.t.}\quad \sum_{j \in S_u \cap F} y_j \ge 1 \;\; \forall u \in U_N,
+        \;\; \sum_{j \in S_{u(i)}} x_{ij} = 1,\;\; x_{ij} \le y_j
+
+    where ``U_N`` are the townships needing a station, ``N`` their rows, ``S_u`` the candidates
+    serving ``u`` and ``λ = travel_weight``. With ``λ = 0`` (default) ``x`` is not built and this
+    is a set cover over townships (``c_j = 1``: fewest new sites).
+    """
+
+    name = "township-cover"
+
+    @classmethod
+    def from_cost_matrix(
+        cls, cost: ArrayLike, weights: ArrayLike | None = None, *,
+        candidate_units: ArrayLike | None = None, unit_ids: ArrayLike | None = None,
+        service_radius: float | None = None, served: ArrayLike | None = None,
+        travel_weight: float = 0.0, **options: Unpack[RuleOptions],
+    ) -> TownshipCover:
+        """Build from ``cost[demand, candidate]`` and township labels.
+
+        Raises
+        ------
+        planning.errors.InfeasibleError
+            A township needing a station has no available candidate serving it.
+        """
+        cost = as_cost_matrix(cost)
+        n, m = cost.shape
+        model = cls(cost, as_vector(weights, n, "weights", default=1.0), make_rules(m, **options))
+        if candidate_units is None and service_radius is None:
+            msg = "TownshipCover needs candidate_units= (township of each candidate) or service_radius="
+            raise InputError(msg, field="candidate_units")
+        units = np.arange(n) if unit_ids is None else np.asarray(unit_ids, dtype=object).ravel()
+        if units.size != n:
+            msg = f"unit_ids has {units.size} labels but cost has {n} rows"
+            raise InputError(msg, field="unit_ids")
+        cand = np.full(m, None, dtype=object) if candidate_units is None else np.asarray(
+            candidate_units, dtype=object).ravel()
+        if cand.size != m:
+            msg = f"candidate_units has {cand.size} labels but cost has {m} columns"
+            raise InputError(msg, field="candidate_units")
+        codes, labels = pd.factorize(pd.Series(np.concatenate([units, cand])), use_na_sentinel=True)
+        row_code, cand_code = codes[:n], codes[n:]
+        if (row_code < 0).any():
+            msg = f"unit_ids has missing labels at rows {_fmt_indices(np.flatnonzero(row_code < 0))}"
+            raise InputError(msg, field="unit_ids")
+        n_units = int(row_code.max()) + 1 if n else 0
+        model.travel_weight = float(travel_weight)
+        eligible = (cand_code[None, :] == row_code[:, None]) & (cand_code >= 0)[None, :]
+        if service_radius is not None:
+            eligible |= cost <= _radius(service_radius)
+        if model.travel_weight > 0:
+            eligible &= np.isfinite(cost)
+        member = sparse.csr_array((np.ones(n), (row_code, np.arange(n))), shape=(n_units, n))
+        unit_elig = (member @ eligible.astype(np.float64)) > 0
+        served_u = unit_elig[:, model.rules.forced].any(axis=1)
+        if served is not None:
+            flag = np.asarray(served, dtype=bool).ravel()
+            if flag.size != n:
+                msg = f"served has {flag.size} values but cost has {n} rows"
+                raise InputError(msg, field="served")
+            served_u |= (member @ flag.astype(np.float64)) > 0
+        rules = model.rules
+        need_u = ~served_u
+        bad = np.flatnonzero(need_u & ~unit_elig[:, rules.free].any(axis=1))
+        if bad.size:
+            names = ", ".join(str(labels[u]) for u in bad[:20])
+            msg = (
+                f"{bad.size} townships without a station have no available candidate in them "
+                f"or within reach: {names}; add candidates there or raise service_radius"
+            )
+            raise InfeasibleError(msg)
+        model.row_code, model.eligible = row_code, eligible
+        model.need_rows = np.flatnonzero(need_u[row_code])
+        model.cover = sparse.csc_array(unit_elig[need_u][:, rules.free])
+        model.served_u = served_u
+        return model
+
+    def _size(self) -> int:
+        extra = 3 * int(self.eligible[self.need_rows].sum()) if self.travel_weight > 0 else 0
+        return int(self.cover.nnz) + extra
+
+    def _exact(self, time_limit: float, mip_gap: float) -> Exact:
+        rules = self.rules
+        nf = rules.free.size
+        prog = _y_program(self, rules.site_cost[rules.free])
+        prog.add_matrix(sparse.coo_array(self.cover), 0, 1.0, np.inf)
+        if self.travel_weight > 0 and self.need_rows.size:
+            pos = np.full(rules.n, -1)
+            pos[rules.free] = np.arange(nf)
+            el = self.eligible[self.need_rows][:, rules.free]
+            r_local, col = np.nonzero(el)
+            rows = self.need_rows[r_local]
+            c = self.travel_weight * self.weights[rows] * self.cost[rows, rules.free[col]]
+            x0 = prog.add_vars(col.size, cost=c)
+            idx = x0 + np.arange(col.size)
+            prog.add_rows(self.need_rows.size, r_local, idx, 1.0, 1.0, 1.0)
+            prog.add_rows(col.size, np.tile(np.arange(col.size), 2),
+                          np.concatenate([idx, col]),
+                          np.concatenate([np.ones(col.size), -np.ones(col.size)]), -np.inf, 0.0)
+        x, bound, optimal = self._run(prog, time_limit, mip_gap)
+        sol = None if x is None else Solution(self._open_mask(x[:nf]))
+        return Exact(sol, bound, optimal)
+
+    def _heuristic(self) -> Solution | None:
+        chosen = greedy_cover(self.cover, self.rules.site_cost[self.rules.free],
+                              limits=self.rules.limits())
+        return None if chosen is None else Solution(self._open_mask(chosen), solver="greedy+interchange")
+
+    def _relaxation_bound(self) -> float:
+        costs = self.rules.site_cost[self.rules.free]
+        site = 0.0
+        if self.cover.shape[0]:
+            site = float(np.where(self.cover.toarray(), costs, np.inf).min(axis=1).max())
+        if self.travel_weight > 0 and self.need_rows.size:
+            el = self.eligible[self.need_rows][:, self.rules.free]
+            d = np.where(el, self.cost[self.need_rows][:, self.rules.free], np.inf).min(axis=1)
+            site += self.travel_weight * float(self.weights[self.need_rows] @ d)
+        return site
+
+    def _evaluate(self, sol: Solution) -> dict[str, Any]:
+        rules = self.rules
+        masked = np.where(self.eligible & sol.open[None, :], self.cost, np.inf)
+        assign = masked.argmin(axis=1)
+        dist = masked[np.arange(masked.shape[0]), assign]
+        has = self.eligible[np.arange(masked.shape[0]), assign] & sol.open[assign]
+        assign = np.where(has, assign, -1)
+        objective = float(rules.site_cost[rules.free][sol.open[rules.free]].sum())
+        if self.travel_weight > 0 and self.need_rows.size:
+            objective += self.travel_weight * float(
+                self.weights[self.need_rows] @ dist[self.need_rows]
+            )
+        unit_ok = self.served_u.copy()
+        np.logical_or.at(unit_ok, self.row_code, has)
+        covered = unit_ok[self.row_code]
+        return {
+            "objective": objective,
+            "assignment": assign,
+            "covered_weight": float(self.weights[covered].sum()),
+            "total_weight": float(self.weights.sum()),
+            "max_cost": float(dist[has].max()) if has.any() else math.nan,
+        }

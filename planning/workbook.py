@@ -1,0 +1,190 @@
+"""The Excel compliance workbook: a summary sheet plus one sheet per rule, clause cited on top.
+
+Headers are bilingual: Chinese in the first header row, English in the second. Every table has
+frozen header rows and an autofilter; failing rows are tinted red and not-assessable rows grey.
+Text cells that start with ``=`` are written as text, never as formulas.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from planning.policies import Profile
+from planning.rules import load_profile, summarise
+
+__all__ = ["compliance_workbook", "sheet_name"]
+
+#: (column, 中文, English) of a rule sheet's table.
+RULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("entity_id", "编号", "ID"),
+    ("entity_type", "类型", "Type"),
+    ("entity_name", "名称", "Name"),
+    ("district", "所属区", "District"),
+    ("milestone", "目标年份", "Milestone"),
+    ("measured", "实测值", "Measured"),
+    ("op", "比较", "Op"),
+    ("threshold", "标准值", "Threshold"),
+    ("status", "结果", "Status"),
+    ("reason", "说明", "Reason"),
+    ("clause", "条款", "Clause"),
+)
+SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("rule_id", "规则", "Rule"),
+    ("title_zh", "要求", "Requirement (zh)"),
+    ("title_en", "要求（英文）", "Requirement (en)"),
+    ("clause", "条款", "Clause"),
+    ("milestone", "目标年份", "Milestone"),
+    ("pass", "达标", "Pass"),
+    ("fail", "未达标", "Fail"),
+    ("not_assessable", "无法评估", "Not assessable"),
+    ("total", "合计", "Total"),
+    ("sheet", "工作表", "Sheet"),
+)
+STATUS_ZH = {"pass": "达标 pass", "fail": "未达标 fail",
+             "not_assessable": "无法评估 not_assessable"}
+_FILL = {"fail": PatternFill("solid", fgColor="F8D7DA"),
+         "not_assessable": PatternFill("solid", fgColor="E9ECEF")}
+_HEAD = PatternFill("solid", fgColor="DDE7F0")
+_BAD_CHARS = re.compile(r"[\[\]:*?/\\']")
+
+
+def sheet_name(rule_id: str, taken: Sequence[str] = ()) -> str:
+    """An Excel-safe, unique sheet name (≤ 31 characters, no ``[]:*?/\\'``) for a rule id."""
+    base = _BAD_CHARS.sub("_", rule_id).strip() or "rule"
+    if base.lower() == "history":
+        base = "history_"
+    name, n = base[:31], 1
+    lowered = {t.lower() for t in taken}
+    while name.lower() in lowered:
+        n += 1
+        suffix = f"~{n}"
+        name = base[: 31 - len(suffix)] + suffix
+    return name
+
+
+def _cell_value(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _write(ws: Worksheet, row: int, col: int, value: Any) -> None:
+    cell = ws.cell(row=row, column=col, value=_cell_value(value))
+    if isinstance(cell.value, str) and cell.value.startswith("="):
+        cell.data_type = "s"  # user text, never a formula
+
+
+def _table(ws: Worksheet, top: int, frame: pd.DataFrame,
+           columns: Sequence[tuple[str, str, str]]) -> None:
+    """Write a bilingual two-row header at ``top`` and ``frame`` below; freeze and filter."""
+    for j, (_key, zh, en) in enumerate(columns, start=1):
+        for r, text in ((top, zh), (top + 1, en)):
+            cell = ws.cell(row=r, column=j, value=text)
+            cell.font = Font(bold=True)
+            cell.fill = _HEAD
+    for i, rec in enumerate(frame.itertuples(index=False), start=top + 2):
+        values = dict(zip(frame.columns, rec, strict=True))
+        for j, (key, _zh, _en) in enumerate(columns, start=1):
+            _write(ws, i, j, values.get(key))
+        fill = _FILL.get(values.get("status_code", values.get("status")))
+        if fill is not None:
+            for j in range(1, len(columns) + 1):
+                ws.cell(row=i, column=j).fill = fill
+    last_row = top + 1 + max(len(frame), 1)
+    ws.auto_filter.ref = f"A{top + 1}:{get_column_letter(len(columns))}{last_row}"
+    ws.freeze_panes = ws.cell(row=top + 2, column=1)
+    for j, (key, zh, en) in enumerate(columns, start=1):
+        sample = frame[key].astype(str).str.len().max() if key in frame and len(frame) else 0
+        sample = 0 if pd.isna(sample) else int(sample)
+        width = max(len(en), 2 * len(zh), min(sample, 50)) + 2
+        ws.column_dimensions[get_column_letter(j)].width = width
+
+
+def _banner(ws: Worksheet, lines: Sequence[tuple[str, bool]]) -> int:
+    """Write heading lines; return the first free row after a blank line."""
+    for r, (text, bold) in enumerate(lines, start=1):
+        cell = ws.cell(row=r, column=1, value=text)
+        cell.font = Font(bold=bold, size=12 if r == 1 else 11,
+                         color="B00020" if text.startswith("⚠") else None)
+        cell.alignment = Alignment(wrap_text=False)
+    return len(lines) + 2
+
+
+def compliance_workbook(findings: pd.DataFrame, profile: Profile | str | Path,
+                        path_or_buffer: str | Path | BytesIO, *, dataset_name: str,
+                        synthetic_note: str | None = None) -> None:
+    """Write the compliance workbook for a findings table (from :func:`planning.rules.evaluate`).
+
+    Parameters
+    ----------
+    findings
+        The tidy findings table.
+    profile
+        The profile that produced it (object, packaged name or YAML path): titles, clauses and
+        quoted clause text come from here.
+    path_or_buffer
+        ``.xlsx`` path or a binary buffer.
+    dataset_name
+        Shown on every sheet.
+    synthetic_note
+        If given (synthetic or partly synthetic data), printed as a warning on every sheet.
+    """
+    prof = load_profile(profile)
+    wb = Workbook()
+    summary_ws = wb.active
+    summary_ws.title = "汇总 Summary"
+    warn = [(f"⚠ {synthetic_note}", True)] if synthetic_note else []
+    counts = summarise(findings).by_rule if len(findings) else pd.DataFrame(
+        columns=["rule_id", "milestone"])
+    taken: list[str] = [summary_ws.title]
+    sheets: dict[str, str] = {}
+    for rule in prof.rules:
+        name = sheet_name(rule.id, taken)
+        taken.append(name)
+        sheets[rule.id] = name
+        ws = wb.create_sheet(name)
+        rows = findings[findings["rule_id"] == rule.id].copy()
+        rows["status_code"] = rows["status"]
+        rows["status"] = rows["status"].map(STATUS_ZH)
+        milestones = ", ".join(str(m) for m in rule.milestones) or "—"
+        top = _banner(ws, [
+            (f"{rule.title_zh} / {rule.title_en}", True),
+            (f"依据 Source: {rule.citation} 《{rule.document.title}》", False),
+            (f"原文 Clause: “{rule.quote}”", False),
+            (f"规则 Rule: {rule.id}  指标 metric: {rule.metric}  范围 scope: {rule.scope}  "
+             f"目标年份 milestone(s): {milestones}", False),
+            *([(f"注 Note: {rule.note}", False)] if rule.note else []),
+            (f"数据集 Dataset: {dataset_name}", False),
+            *warn,
+            *([] if len(rows) else [("本规则无评估结果 No findings for this rule", True)]),
+        ])
+        _table(ws, top, rows, RULE_COLUMNS)
+    table = counts.copy()
+    table["sheet"] = table["rule_id"].map(sheets)
+    top = _banner(summary_ws, [
+        (f"合规检查 Compliance check — {prof.title_zh} / {prof.title_en}", True),
+        (f"数据集 Dataset: {dataset_name}", False),
+        *warn,
+        ("依据 Documents: " + "; ".join(f"{d.key} 《{d.title}》"
+                                      for d in prof.documents.values()), False),
+        (f"生成日期 Generated: {date.today().isoformat()}  ·  每条规则一张工作表，"
+         "原文条款见各表顶部 (one sheet per rule; clause text at the top of each)", False),
+    ])
+    _table(summary_ws, top, table, SUMMARY_COLUMNS)
+    wb.save(path_or_buffer)
