@@ -32,6 +32,33 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "sources": ("数据来源", "Sources"),
     "load_error": ("数据加载失败", "Could not load the data"),
+    "map_title": ("地图", "Map"),
+    "map_page_caption": (
+        "图层可在右上角切换；患者数少于阈值的街乡显示为“<5”，不进入热力图。左上角可搜索街乡。",
+        "Toggle layers top right. Townships with fewer patients than the threshold show '<5' and "
+        "are left out of the heat layer. Search a township top left.",
+    ),
+    "data_title": ("数据", "Data"),
+    "data_caption": (
+        "上传边界、设施（GeoJSON / GeoPackage / 压缩Shapefile / CSV / Excel）。先逐行校验，"
+        "通过后才替换当前数据；未上传的图层沿用当前数据。",
+        "Upload boundaries and facilities (GeoJSON / GeoPackage / zipped Shapefile / CSV / "
+        "Excel). Everything is validated row by row first; nothing replaces the current data "
+        "until you confirm. Layers you don't upload are kept.",
+    ),
+    "datum": ("坐标系", "Coordinate system"),
+    "upload_districts": ("区界", "Districts"),
+    "upload_units": ("街道/乡镇边界", "Streets/townships"),
+    "upload_facilities": ("设施", "Facilities"),
+    "rows_ok": ("行，校验通过", "rows, valid"),
+    "use_data": ("使用这些数据", "Use this data"),
+    "data_replaced": ("已替换当前数据。", "The current data was replaced."),
+    "nothing_changed": ("当前数据未改变。", "The current data is unchanged."),
+    "templates": ("空白模板", "Blank templates"),
+    "template_districts": ("区界模板", "Districts template"),
+    "template_units": ("街乡模板", "Townships template"),
+    "template_facilities": ("设施模板", "Facilities template"),
+    "reset_demo": ("恢复示例数据", "Back to the demo data"),
 }
 
 

@@ -329,3 +329,38 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame | pd.DataFrame], path: str | P
             )
     tmp.replace(path)
     return path
+
+
+def template_workbook(schema: Schema | str) -> bytes:
+    """A blank Excel template with the expected columns (Chinese headers) and a notes sheet."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from planning.model import FACILITY_KINDS, SERVICES, template_columns
+
+    if isinstance(schema, str):
+        schema = SCHEMAS[schema]
+    wb = Workbook()
+    ws = wb.active
+    ws.title = schema.name
+    ws.append(template_columns(schema))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    ws.freeze_panes = "A2"
+    notes = wb.create_sheet("说明 notes")
+    notes.append(["列 column", "字段 field", "必填 required", "说明 notes"])
+    for f in schema.fields:
+        hint = ""
+        if f.name == "kind":
+            hint = "; ".join(f"{v} ({k})" for k, v in FACILITY_KINDS.items())
+        elif f.name == "services":
+            hint = "、".join(SERVICES.values()) + " — separate with 、 or ;"
+        elif f.minimum is not None:
+            hint = f"{f.minimum:g} – {f.maximum:g}" if f.maximum is not None else ""
+        notes.append([f.label_zh or f.name, f.name, "是 yes" if f.required else "", hint])
+    if "Point" in schema.geometry_types:
+        notes.append(["经度 / 纬度", "lon / lat", "是 yes",
+                      "十进制度；高德/腾讯为GCJ-02，百度为BD-09，上传时选择坐标系"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

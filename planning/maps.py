@@ -19,6 +19,7 @@ import branca
 import folium
 import geopandas as gpd
 
+from planning import crs as crs_module
 from planning.model import FACILITY_KINDS, Dataset
 from planning.settings import DEFAULT, Settings
 
@@ -307,6 +308,84 @@ def overview_map(
         for k in KIND_COLOURS if (ds.facilities["kind"] == k).any()
     ]
     add_legend(m, legend, title="图例" if zh else "Legend")
+    return make_offline(m)
+
+
+def _ramp(values, colours=("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704")):
+    """Quantile classes → colours; returns (colour per value, [(colour, label), ...])."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v)
+    if not ok.any():
+        return ["#dddddd"] * len(v), []
+    edges = np.unique(np.quantile(v[ok], np.linspace(0, 1, len(colours) + 1)))
+    idx = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, len(edges) - 2)
+    out = [colours[i] if f else "#dddddd" for i, f in zip(idx, ok, strict=True)]
+    legend = [(colours[i], f"{edges[i]:.1f} – {edges[i + 1]:.1f}") for i in range(len(edges) - 1)]
+    return out, legend
+
+
+def planner_map(
+    dataset: Dataset,
+    *,
+    district: str | None = None,
+    lang: str = "zh",
+    settings: Settings = DEFAULT,
+    extra_layers: list[folium.map.Layer] | None = None,
+) -> folium.Map:
+    """The full Map page: boundaries, patient density (suppressed), heat layer, facilities,
+    township search, plus any extra layers (isochrones, suggested sites)."""
+    from folium.plugins import HeatMap, Search
+
+    from planning.report import public_units
+
+    ds = dataset.subset([district]) if district else dataset
+    zh = lang == "zh"
+    m = new_map(tuple(ds.units.total_bounds), settings=settings)
+    add_polygons(
+        m, ds.districts, name="区界" if zh else "Districts",
+        fields=["name", "zone", "population"],
+        aliases=["区", "功能区", "常住人口"] if zh else ["District", "Zone", "Population"],
+        colour="#222222", weight=2.5, fill_opacity=0.0,
+    )
+    units = public_units(ds.units, threshold=settings.suppression_threshold)
+    legend: list[tuple[str, str]] = []
+    if ds.units["patients"].notna().any():
+        rate = (ds.units["patients"].astype(float) / ds.units["population"].astype(float)
+                * 10_000)
+        fills, legend = _ramp(rate.to_numpy())
+        units = units.assign(_fill=fills, rate=rate.round(1).astype(object))
+        units["patients"] = units["patients"].astype(object)
+        # rates from suppressed counts would reveal them: hide the rate where the count is hidden
+        units.loc[units["patients"].astype(str).str.startswith("<"), "rate"] = "—"
+    else:
+        units = units.assign(_fill="#eeeeee", rate="—")
+    layer = add_polygons(
+        m, units, name="患者密度（每万人）" if zh else "Patients per 10k residents",
+        fields=["name", "district", "population", "patients", "rate"],
+        aliases=(["街道/乡镇", "区", "常住人口", "居家患者", "每万人"] if zh else
+                 ["Township", "District", "Population", "Home patients", "Per 10k"]),
+        colour="#555555", weight=0.7, fill_opacity=0.6, fill_column="_fill",
+    )
+    if ds.units["patients"].notna().any():
+        pts = ds.units.to_crs(crs_module.metric_crs(ds.units)).representative_point()
+        pts = pts.to_crs("EPSG:4326")
+        w = ds.units["patients"].fillna(0).astype(float).to_numpy()
+        keep = w >= settings.suppression_threshold  # small cells never reach the heat layer
+        heat = [[p.y, p.x, float(v)] for p, v, k in zip(pts, w, keep, strict=True) if k]
+        HeatMap(heat, name="患者热力（街乡汇总）" if zh else "Patient heat (township totals)",
+                show=False, radius=25, blur=20).add_to(m)
+    Search(layer=layer, search_label="name", placeholder="搜索街乡…" if zh else
+           "Search township…", collapsed=False, position="topleft").add_to(m)
+    add_facilities(m, ds.facilities, lang=lang)
+    for extra in extra_layers or []:
+        extra.add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
+    items = [(c, ("每万人 " if zh else "per 10k ") + lab) for c, lab in legend]
+    items += [(KIND_COLOURS[k], FACILITY_KINDS[k] if zh else KIND_LABELS_EN[k])
+              for k in KIND_COLOURS if (ds.facilities["kind"] == k).any()]
+    add_legend(m, items, title="图例" if zh else "Legend")
     return make_offline(m)
 
 

@@ -191,8 +191,8 @@ def _rename_aliases(df: pd.DataFrame, schema: Schema, source: str) -> pd.DataFra
         if f.name in present:
             mapping[present[f.name]] = f.name
             continue
-        for alias in f.aliases:
-            if alias in present and present[alias] not in mapping:
+        for alias in (*f.aliases, f.label_zh):
+            if alias and alias in present and present[alias] not in mapping:
                 mapping[present[alias]] = f.name
                 break
     dupes = pd.Series(list(mapping.values())).duplicated()
@@ -406,6 +406,14 @@ def validate(
     return result
 
 
+def template_columns(schema: Schema | str, *, points: bool = True) -> list[str]:
+    """Header row for a blank template: Chinese labels (the readers accept them), then lon/lat."""
+    if isinstance(schema, str):
+        schema = SCHEMAS[schema]
+    cols = [f.label_zh or f.name for f in schema.fields]
+    return [*cols, "经度", "纬度"] if points and "Point" in schema.geometry_types else cols
+
+
 def services_list(value: object) -> list[str]:
     """Split a canonical ``services`` cell into codes."""
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
@@ -510,3 +518,29 @@ def make_dataset(
     units["zone"] = units["zone"].fillna(units["district"].map(zone_of).astype("string"))
     facilities = assign_units(facilities, units)
     return Dataset(name=name, districts=districts, units=units, facilities=facilities, **meta)
+
+
+def replace_layers(
+    dataset: Dataset,
+    *,
+    name: str | None = None,
+    districts: gpd.GeoDataFrame | None = None,
+    units: gpd.GeoDataFrame | None = None,
+    facilities: gpd.GeoDataFrame | None = None,
+    source: str = "user upload",
+) -> Dataset:
+    """A new Dataset with some layers replaced by (already validated) user layers.
+
+    The rest come from ``dataset``; cross-layer checks run again; replaced layers are no
+    longer marked synthetic. ``dataset`` itself is never changed.
+    """
+    new = {"districts": districts, "units": units, "facilities": facilities}
+    layers = {k: (v if v is not None else getattr(dataset, k)) for k, v in new.items()}
+    replaced = {k for k, v in new.items() if v is not None}
+    synthetic = tuple(s for s in dataset.synthetic if s.split(".")[0] not in replaced)
+    if "facilities" not in replaced and units is not None:
+        layers["facilities"] = layers["facilities"].drop(columns=["unit_id"])
+    sources = (*dataset.sources, *(f"{k}: {source}" for k in sorted(replaced)))
+    return make_dataset(name or dataset.name, layers["districts"], layers["units"],
+                        layers["facilities"], synthetic=synthetic, sources=sources,
+                        data_date=dataset.data_date)

@@ -56,3 +56,17 @@ def sidebar() -> tuple[str, Dataset, str | None]:
     if ds.is_synthetic:
         st.sidebar.warning(t("synthetic_banner", lang))
     return lang, ds, district
+
+
+def extra_map_layers(lang: str) -> list:
+    """Folium layers computed on other pages this session (isochrones, suggested sites)."""
+    import folium
+
+    layers = []
+    for key, label in (("isochrones_geojson", "isochrones"), ("suggested_geojson", "suggested")):
+        data = st.session_state.get(key)
+        if data:
+            name = {"isochrones": ("等时圈", "Isochrones"),
+                    "suggested": ("建议新址", "Suggested sites")}[label][lang == "en"]
+            layers.append(folium.GeoJson(data, name=name))
+    return layers

@@ -1,0 +1,181 @@
+"""Benchmark: 10,000 × 1,000 travel-time matrix, ours (scipy csgraph) vs networkx per source.
+
+Run with ``.venv/bin/python benchmarks/matrix.py [--sources 20] [--cutoff 30]``.
+
+Cases
+-----
+synthetic
+    A ~100k-node directed grid (317 × 317, 100 m blocks, 20–50 km/h per direction, 10 % of
+    streets one-way), built with numpy/scipy; networkx only wraps it for the baseline.
+shenzhen
+    The real Futian/Nanshan drive graph (``ShenZhen.graphml`` from ../shared/data), when present.
+
+For each case: 10,000 demand and 1,000 supply points at random inside the network's extent.
+Ours is :func:`planning.access.travel_time_matrix` end to end (snapping, Dijkstra, assembly).
+The baseline runs ``networkx.single_source_dijkstra_path_length`` (same cutoff) on the reversed
+graph from a subset of the distinct supply nodes and is extrapolated linearly to all of them;
+its columns are checked against ours. Peak RSS is sampled with psutil while ours runs, before
+the networkx graph exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import psutil
+import shapely
+
+from planning import access, network
+from planning.settings import Settings
+
+N_DEMAND, N_SUPPLY = 10_000, 1_000
+UTM50 = "EPSG:32650"
+
+
+class PeakRSS:
+    """Sample the process RSS every 5 ms in a thread; ``peak`` in bytes."""
+
+    def __init__(self) -> None:
+        self._proc = psutil.Process()
+        self.peak = self._proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+
+def synthetic_network(side: int = 317, seed: int = 0) -> network.RoutingNetwork:
+    """Directed grid of ``side²`` nodes with random per-direction speeds and one-way streets."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(side * side).reshape(side, side)
+    rows, cols = np.divmod(np.arange(side * side), side)
+    xy = np.column_stack([440_000.0 + 100.0 * cols, 4_400_000.0 + 100.0 * rows])
+    a = np.concatenate([idx[:, :-1].ravel(), idx[:-1].ravel()])
+    b = np.concatenate([idx[:, 1:].ravel(), idx[1:].ravel()])
+    two_way = rng.random(a.size) >= 0.10
+    tails = np.concatenate([a, b[two_way]])
+    heads = np.concatenate([b, a[two_way]])
+    kmh = rng.uniform(20.0, 50.0, tails.size)
+    minutes = 0.1 / kmh * 60.0
+    return network.RoutingNetwork.from_arrays(xy, tails, heads, minutes, crs=UTM50, key="grid")
+
+
+def random_points(net: network.RoutingNetwork, n: int, rng: np.random.Generator):
+    lo, hi = net.xy.min(axis=0), net.xy.max(axis=0)
+    xy = rng.uniform(lo, hi, size=(n, 2))
+    return gpd.GeoDataFrame(geometry=shapely.points(xy), crs=net.crs)
+
+
+def baseline(
+    net: network.RoutingNetwork,
+    demand_nodes: np.ndarray,
+    supply_nodes: np.ndarray,
+    *,
+    n_sources: int,
+    cutoff: float | None,
+) -> tuple[float, float, np.ndarray]:
+    """networkx per source on the reversed graph; returns (s/source, build s, times)."""
+    t0 = time.perf_counter()
+    G = nx.DiGraph()
+    G.add_nodes_from(range(net.n_nodes))
+    edges = zip(net.heads.tolist(), net.tails.tolist(), net.minutes.tolist(), strict=True)
+    G.add_weighted_edges_from(edges)  # reversed: distances *to* the source
+    build_s = time.perf_counter() - t0
+    sources = supply_nodes[:n_sources]
+    out = np.full((demand_nodes.size, sources.size), np.inf)
+    t0 = time.perf_counter()
+    for k, s in enumerate(sources):
+        lengths = nx.single_source_dijkstra_path_length(G, int(s), cutoff=cutoff)
+        out[:, k] = [lengths.get(int(d), np.inf) for d in demand_nodes]
+    return (time.perf_counter() - t0) / sources.size, build_s, out
+
+
+def run_case(name: str, net: network.RoutingNetwork, *, cutoff: float | None, n_sources: int):
+    rng = np.random.default_rng(1)
+    demand, supply = random_points(net, N_DEMAND, rng), random_points(net, N_SUPPLY, rng)
+    print(f"\n== {name}: {net.n_nodes:,} nodes, {net.forward.nnz:,} directed edges ==")
+    print(f"matrix {N_DEMAND:,} × {N_SUPPLY:,}, cutoff {cutoff} min, {os.cpu_count()} CPUs")
+    rss0 = psutil.Process().memory_info().rss
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        m = access.travel_time_matrix(net, demand, supply, cutoff_min=cutoff, max_snap_m=1e9)
+        ours_s = time.perf_counter() - t0
+    finite = np.isfinite(m.values).mean()
+    print(
+        f"ours:     {ours_s:8.2f} s   peak RSS {mem.peak / 2**20:,.0f} MB "
+        f"(+{(mem.peak - rss0) / 2**20:,.0f} MB over the {rss0 / 2**20:,.0f} MB before)   "
+        f"{finite:.0%} of pairs within cutoff"
+    )
+    d_nodes, _ = network.snap(net, demand)
+    s_nodes, _ = network.snap(net, supply)
+    distinct = np.unique(s_nodes)
+    first = np.unique(s_nodes, return_index=True)[1]
+    order = s_nodes[np.sort(first)]  # distinct supply nodes in column order
+    per_src, build_s, base = baseline(net, d_nodes, order, n_sources=n_sources, cutoff=cutoff)
+    est = per_src * distinct.size
+    cols = np.sort(first)[:n_sources]
+    ours_cols = m.values[:, cols].astype(np.float64)
+    both = np.isfinite(base) & np.isfinite(ours_cols)
+    same_inf = np.array_equal(np.isfinite(base), np.isfinite(ours_cols))
+    err = np.abs(base[both] - ours_cols[both]).max() if both.any() else 0.0
+    print(
+        f"networkx: {est:8.2f} s   estimated: {per_src * 1e3:.1f} ms/source measured on "
+        f"{min(n_sources, distinct.size)} sources × {distinct.size} distinct supply nodes "
+        f"(linear extrapolation; DiGraph build {build_s:.1f} s not counted)"
+    )
+    print(f"check:    max |ours - networkx| = {err:.2e} min, same unreachable set: {same_inf}")
+    ratio = est / ours_s
+    verdict = "OK" if ratio >= 20 and mem.peak <= 2 * 2**30 else "BELOW TARGET"
+    print(f"ratio:    {ratio:.1f}× faster (target ≥ 20×, peak ≤ 2 GB): {verdict}")
+
+
+def shenzhen_graphml() -> Path:
+    env = os.environ.get("JINGKANG_SHARED_DATA")
+    base = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return base / "osm" / "shenzhen-futian-nanshan" / "ShenZhen.graphml"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sources", type=int, default=20, help="baseline sources to time")
+    parser.add_argument("--cutoff", type=float, default=30.0, help="minutes (synthetic case)")
+    parser.add_argument("--side", type=int, default=317, help="synthetic grid side")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    net = synthetic_network(args.side)
+    print(f"synthetic network built with numpy/scipy in {time.perf_counter() - t0:.1f} s")
+    run_case("synthetic grid", net, cutoff=args.cutoff, n_sources=args.sources)
+    del net
+
+    path = shenzhen_graphml()
+    if not path.is_file():
+        print(f"\n(skipping Shenzhen: {path} not found)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        G = network.graph_from_graphml(path, mode="drive", settings=Settings(cache_dir=Path(tmp)))
+    run_case("Shenzhen Futian/Nanshan drive", network.routing_network(G), cutoff=None,
+             n_sources=args.sources)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

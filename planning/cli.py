@@ -1,0 +1,114 @@
+"""Command line: ``jingkang check | suggest | export`` over the same engine as the app.
+
+Exit codes: 0 success; 1 compliance failures found (``check --fail-on-findings``) or no proven
+optimum (``suggest``); 2 bad input (file, row and field are printed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from planning.errors import InputError
+from planning.model import Dataset
+
+app = typer.Typer(
+    help="jingkang-planner: check, site and export the community mental-health rehab network.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option("--data", help="Directory with districts.*, units.*, facilities.* "
+                 "(GeoJSON/GPKG/zipped SHP/CSV/Excel). Default: the Beijing demo."),
+]
+DatumOpt = Annotated[str, typer.Option(help="Coordinates of the files: wgs84, gcj02 or bd09.")]
+DistrictOpt = Annotated[str | None, typer.Option(help="Restrict to one district (by name).")]
+LangOpt = Annotated[str, typer.Option(help="Language of labels: zh or en.")]
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for suffix in (".gpkg", ".geojson", ".json", ".zip", ".shp", ".csv", ".xlsx"):
+        p = folder / f"{stem}{suffix}"
+        if p.exists():
+            return p
+    msg = f"no {stem}.* file (gpkg/geojson/zip/shp/csv/xlsx) in {folder}"
+    raise InputError(msg, source=str(folder))
+
+
+def load(data: Path | None, datum: str) -> Dataset:
+    """The dataset from ``--data`` or the Beijing demo."""
+    if data is None:
+        from planning.datasets import beijing_demo
+
+        return beijing_demo()
+    from planning.io import load_dataset
+
+    return load_dataset(_find(data, "districts"), _find(data, "units"),
+                        _find(data, "facilities"), name=data.name, datum=datum)
+
+
+def _fail_input(exc: InputError) -> None:
+    typer.secho(f"input error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="Output directory (created if missing).")],
+    data: DataOpt = None,
+    datum: DatumOpt = "wgs84",
+    district: DistrictOpt = None,
+    lang: LangOpt = "zh",
+    formats: Annotated[str, typer.Option(help="Comma list of html,png,pdf,gpkg,brief")]
+    = "html,png,pdf,gpkg",
+) -> None:
+    """Export the coverage map (HTML/PNG/PDF), a GeoPackage and district briefs."""
+    from planning import report
+
+    try:
+        ds = load(data, datum)
+    except InputError as exc:
+        _fail_input(exc)
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = {f.strip() for f in formats.split(",") if f.strip()}
+    stem = f"coverage_{district}" if district else "coverage"
+    findings = _findings_or_none(ds)
+    steps = sorted(wanted)
+    with typer.progressbar(steps, label="exporting") as bar:
+        for fmt in bar:
+            if fmt == "html":
+                (out / f"{stem}.html").write_bytes(
+                    report.map_html_bytes(ds, district=district, lang=lang))
+            elif fmt in ("png", "pdf"):
+                fig = report.coverage_figure(ds, district=district, lang=lang)
+                report.save_figure(fig, out / f"{stem}.{fmt}")
+            elif fmt == "gpkg":
+                report.export_gpkg(ds, out / f"{stem}.gpkg", findings=findings)
+            elif fmt == "brief":
+                for name in [district] if district else ds.district_names():
+                    report.district_brief(ds, name, out / f"brief_{name}.pdf",
+                                          findings=findings, lang=lang)
+            else:
+                typer.secho(f"unknown format {fmt!r}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(2)
+    typer.echo(f"wrote {', '.join(steps)} to {out}")
+
+
+def _findings_or_none(ds: Dataset):
+    try:
+        from planning import rules
+    except ImportError:  # pragma: no cover
+        return None
+    return rules.evaluate(ds, rules.load_profile("beijing-2018"))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
