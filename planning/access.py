@@ -17,9 +17,7 @@ Everything here is a pure function of its arguments, so the app can wrap calls i
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -156,7 +154,6 @@ def travel_time_matrix(
     cutoff_min: float | None = None,
     max_snap_m: float = 500.0,
     add_access_time: bool = False,
-    workers: int | None = None,
     settings: Settings = DEFAULT,
 ) -> TravelTimeMatrix:
     """Network travel times from every demand point to every supply point.
@@ -176,8 +173,6 @@ def travel_time_matrix(
     add_access_time
         Add the walk from each point to its node (snap distance at ``settings.walk_speed_kmh``),
         at both ends.
-    workers
-        Threads running Dijkstra blocks (default: up to 4 CPUs).
 
     Returns
     -------
@@ -193,17 +188,19 @@ def travel_time_matrix(
     d_node, d_snap = snap(network, demand, label="demand")
     s_node, s_snap = snap(network, supply, label="supply")
     d_flag, s_flag = d_snap > max_snap_m, s_snap > max_snap_m
-    values = np.full((d_node.size, s_node.size), np.inf, dtype=np.float32)
     d_ok, s_ok = np.flatnonzero(~d_flag), np.flatnonzero(~s_flag)
     limit = np.inf if cutoff_min is None else float(cutoff_min)
-    if d_ok.size and s_ok.size:
-        sub = node_times(network, d_node[d_ok], s_node[s_ok], limit=limit, workers=workers)
-        if add_access_time:
-            per_min = settings.walk_speed_kmh * 1000.0 / 60.0
-            sub += (d_snap[d_ok, None] / per_min).astype(np.float32)
-            sub += (s_snap[None, s_ok] / per_min).astype(np.float32)
-            if cutoff_min is not None:
-                sub[sub > cutoff_min] = np.inf
+    sub = node_times(network, d_node[d_ok], s_node[s_ok], limit=limit)
+    if add_access_time:
+        per_min = settings.walk_speed_kmh * 1000.0 / 60.0
+        sub += (d_snap[d_ok, None] / per_min).astype(np.float32)
+        sub += (s_snap[None, s_ok] / per_min).astype(np.float32)
+        if cutoff_min is not None:
+            sub[sub > cutoff_min] = np.inf
+    if d_ok.size == d_node.size and s_ok.size == s_node.size:
+        values = sub
+    else:
+        values = np.full((d_node.size, s_node.size), np.inf, dtype=np.float32)
         values[np.ix_(d_ok, s_ok)] = sub
     arrays = _freeze(
         values=values, demand_ids=_ids(demand, demand_id, "demand"),
@@ -215,44 +212,29 @@ def travel_time_matrix(
 
 
 def node_times(
-    network: RoutingNetwork,
-    origins: np.ndarray,
-    destinations: np.ndarray,
-    *,
-    limit: float = np.inf,
-    workers: int | None = None,
+    network: RoutingNetwork, origins: np.ndarray, destinations: np.ndarray, *, limit: float = np.inf
 ) -> np.ndarray:
     """Minutes from each origin node to each destination node (row indices), ``float32``.
 
-    The workhorse of :func:`travel_time_matrix`: deduplicates nodes, runs Dijkstra from the
-    smaller distinct side (forward from origins, or backward from destinations), ``limit`` as
-    the search cutoff, in row blocks of at most ~128 MB per worker thread.
+    The workhorse of :func:`travel_time_matrix`: runs Dijkstra once per *distinct* node of the
+    smaller side (forward from origins, or on the transposed graph from destinations), with
+    ``limit`` as the search cutoff, in row blocks of at most ~128 MB. scipy holds the GIL in
+    Dijkstra, so threads would not help; the blocks run one after another.
     """
     uo, inv_o = np.unique(origins, return_inverse=True)
     ud, inv_d = np.unique(destinations, return_inverse=True)
     from_dest = ud.size <= uo.size
-    graph = network.backward if from_dest else network.forward
+    graph = network.forward
     sources, targets = (ud, uo) if from_dest else (uo, ud)
     block = max(1, _BLOCK_BYTES // (8 * network.n_nodes))
-    chunks = [sources[i : i + block] for i in range(0, sources.size, block)]
-
-    def run(chunk: np.ndarray) -> np.ndarray:
-        dist = dijkstra(graph, directed=True, indices=chunk, limit=limit)
-        return dist[:, targets].astype(np.float32)
-
-    n_workers = workers or min(4, os.cpu_count() or 1)
-    if n_workers > 1 and len(chunks) > 1:
-        # split finer so both threads stay busy; scipy releases the GIL inside Dijkstra
-        size = max(1, min(block, math.ceil(sources.size / (4 * n_workers))))
-        chunks = [sources[i : i + size] for i in range(0, sources.size, size)]
-        with ThreadPoolExecutor(n_workers) as pool:
-            parts = list(pool.map(run, chunks))
-    else:
-        parts = [run(c) for c in chunks]
-    unique = np.concatenate(parts, axis=0) if parts else np.empty((0, targets.size), np.float32)
-    if from_dest:  # rows are destinations
-        return unique.T[inv_o][:, inv_d]
-    return unique[inv_o][:, inv_d]
+    parts = [
+        dijkstra(graph, indices=sources[i : i + block], limit=limit)[:, targets].astype(np.float32)
+        for i in range(0, sources.size, block)
+    ]
+    unique = np.concatenate(parts) if parts else np.empty((0, targets.size), np.float32)
+    if from_dest:  # rows are distinct destinations: make them columns
+        unique = np.ascontiguousarray(unique.T)
+    return np.take(np.take(unique, inv_d, axis=1), inv_o, axis=0)
 
 
 def straight_line_matrix(

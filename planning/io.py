@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from openpyxl.utils import get_column_letter
 
 from planning import crs as crs_mod
 from planning.errors import InputError
@@ -138,11 +139,20 @@ def _read_table(data: bytes | None, path: Path | None, source: str, suffix: str,
             msg = "could not decode the CSV (tried UTF-8 and GBK/GB18030)"
             raise InputError(msg, source=source)
         try:
-            return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                               na_values=[""])
-        except pd.errors.ParserError as exc:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                                na_values=[""], skip_blank_lines=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             msg = f"malformed CSV: {exc}"
             raise InputError(msg, source=source) from exc
+        # Blank lines are dropped but the index keeps each record's position, so errors name the
+        # row a spreadsheet shows (see planning.model.validate).
+        return frame[frame.notna().any(axis=1)]
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:  # an .xlsx is a zip: refuse bombs first
+            _check_zip(zf, source)
+    except zipfile.BadZipFile as exc:
+        msg = "not a readable .xlsx workbook (not a zip container); save it as .xlsx"
+        raise InputError(msg, source=source) from exc
     try:
         from openpyxl import load_workbook
 
@@ -161,8 +171,17 @@ def _read_table(data: bytes | None, path: Path | None, source: str, suffix: str,
         msg = "the sheet is empty"
         raise InputError(msg, source=source)
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
-    body = [r for r in rows[1:] if any(v is not None and str(v).strip() for v in r)]
-    return pd.DataFrame(body, columns=header).astype(object)
+    frame = pd.DataFrame(rows[1:], columns=header).astype(object)
+    filled = frame.map(lambda v: v is not None and bool(str(v).strip()))
+    # Unnamed columns with nothing in them are formatting leftovers; blank rows are dropped but
+    # the index keeps each row's position so errors still name the spreadsheet row.
+    keep = [i for i, h in enumerate(header) if h or filled.iloc[:, i].any()]
+    frame = frame.iloc[filled.any(axis=1).to_numpy(), keep]
+    if "" in frame.columns:
+        letter = get_column_letter(keep[list(frame.columns).index("")] + 1)
+        msg = f"column {letter} has values but no header; give it a name in row 1"
+        raise InputError(msg, source=source, row=1, field=letter)
+    return frame
 
 
 def _points_from_table(df: pd.DataFrame, source: str, lon: str | None,
@@ -174,6 +193,9 @@ def _points_from_table(df: pd.DataFrame, source: str, lon: str | None,
         msg = (f"no longitude/latitude columns; expected one of {', '.join(LON_NAMES)} and "
                f"{', '.join(LAT_NAMES)}")
         raise InputError(msg, source=source, field="lon" if lon_col is None else "lat")
+    index = df.index
+    rows = (np.asarray(index, dtype=np.int64) if pd.api.types.is_integer_dtype(index.dtype)
+            else np.arange(len(df))) + 2
     xy = {}
     for col in (lon_col, lat_col):
         text = df[col].astype("string").str.strip()
@@ -182,21 +204,21 @@ def _points_from_table(df: pd.DataFrame, source: str, lon: str | None,
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
             msg = f"got {df[col].iloc[pos]!r} but expected decimal degrees"
-            raise InputError(msg, source=source, row=pos + 2, field=str(col))
+            raise InputError(msg, source=source, row=int(rows[pos]), field=str(col))
         xy[col] = num.to_numpy(dtype=float)
     x, y = xy[lon_col], xy[lat_col]
     bad = (np.abs(x) > 180) | (np.abs(y) > 90)
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         msg = f"({x[pos]}, {y[pos]}) is not a longitude/latitude pair"
-        raise InputError(msg, source=source, row=pos + 2, field=str(lon_col))
+        raise InputError(msg, source=source, row=int(rows[pos]), field=str(lon_col))
     # Within China longitude (73–135) always exceeds latitude (18–54): a swap is detectable.
     swapped = (x < y) & (y > 60)
     if swapped.any():
         pos = int(np.flatnonzero(swapped)[0])
         msg = (f"longitude {x[pos]} < latitude {y[pos]}: are the '{lon_col}' and '{lat_col}' "
                "columns swapped?")
-        raise InputError(msg, source=source, row=pos + 2, field=str(lon_col))
+        raise InputError(msg, source=source, row=int(rows[pos]), field=str(lon_col))
     rest = df.drop(columns=[lon_col, lat_col])
     return gpd.GeoDataFrame(rest, geometry=shapely.points(x, y), crs=crs_mod.WGS84)
 

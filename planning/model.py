@@ -179,9 +179,24 @@ _TRUE = {"true", "1", "yes", "y", "是", "有", "t"}
 _FALSE = {"false", "0", "no", "n", "否", "无", "f"}
 
 
-def _row_label(frame: pd.DataFrame, pos: int, *, spreadsheet: bool) -> int:
-    """Row number a user can find: spreadsheet rows count the header as row 1."""
-    return pos + 2 if spreadsheet else pos
+def _row_numbers(data: pd.DataFrame, *, spreadsheet: bool) -> np.ndarray:
+    """Row number a user can find for each position of ``data``.
+
+    Features are numbered 0, 1, 2 … For spreadsheets the header is row 1; a reader that skipped
+    blank rows keeps the body position (0-based, blanks included) in an integer index, so the
+    numbers still match what the spreadsheet shows.
+    """
+    n = len(data)
+    if not spreadsheet:
+        return np.arange(n)
+    index = data.index
+    if pd.api.types.is_integer_dtype(index.dtype) and index.is_unique:
+        return np.asarray(index, dtype=np.int64) + 2
+    return np.arange(n) + 2
+
+
+def _row_label(rows: np.ndarray, pos: int) -> int:
+    return int(rows[pos])
 
 
 def _rename_aliases(df: pd.DataFrame, schema: Schema, source: str) -> pd.DataFrame:
@@ -204,7 +219,7 @@ def _rename_aliases(df: pd.DataFrame, schema: Schema, source: str) -> pd.DataFra
 
 
 def _coerce(
-    df: pd.DataFrame, f: Field, source: str, *, spreadsheet: bool
+    df: pd.DataFrame, f: Field, source: str, *, rows: np.ndarray
 ) -> pd.Series:
     s = df[f.name]
     missing = s.isna() | (s.astype("string").str.strip() == "")
@@ -213,8 +228,7 @@ def _coerce(
         raw = df[f.name].iloc[pos]
         label = f"{f.label_zh} / {f.name}" if f.label_zh else f.name
         msg = f"got {raw!r} but {why} (column '{label}')"
-        return InputError(msg, source=source, row=_row_label(df, pos, spreadsheet=spreadsheet),
-                          field=f.name)
+        return InputError(msg, source=source, row=_row_label(rows, pos), field=f.name)
 
     if f.required and missing.any():
         pos = int(np.flatnonzero(missing.to_numpy())[0])
@@ -297,9 +311,8 @@ def _coerce(
             pos = int(np.flatnonzero(dup.to_numpy())[0])
             first = int(np.flatnonzero((out == out.iloc[pos]).fillna(False).to_numpy())[0])
             msg = (f"duplicate id {out.iloc[pos]!r} (first seen at row "
-                   f"{_row_label(df, first, spreadsheet=spreadsheet)}); ids must be unique")
-            raise InputError(msg, source=source, row=_row_label(df, pos, spreadsheet=spreadsheet),
-                             field=f.name)
+                   f"{_row_label(rows, first)}); ids must be unique")
+            raise InputError(msg, source=source, row=_row_label(rows, pos), field=f.name)
     return out
 
 
@@ -332,11 +345,14 @@ def _check_geometry(gdf: gpd.GeoDataFrame, schema: Schema, source: str) -> gpd.G
     if not gdf.crs.is_geographic or gdf.crs.to_epsg() not in (4326, 4490):
         msg = f"expected lon/lat in EPSG:4326 after reading, got {gdf.crs.to_string()}"
         raise InputError(msg, source=source, field="crs")
-    xmin, ymin, xmax, ymax = gdf.total_bounds
-    if xmin < -180 or xmax > 180 or ymin < -90 or ymax > 90:
+    bounds = shapely.bounds(arr)
+    outside = ((bounds[:, 0] < -180) | (bounds[:, 2] > 180)
+               | (bounds[:, 1] < -90) | (bounds[:, 3] > 90))
+    if outside.any():
+        pos = int(np.flatnonzero(outside)[0])
         msg = ("coordinates outside lon/lat range; are longitude and latitude swapped, or is "
                "the data projected without a .prj?")
-        raise InputError(msg, source=source, field="geometry")
+        raise InputError(msg, source=source, row=pos, field="geometry")
     return geom
 
 
@@ -371,8 +387,13 @@ def validate(
     """
     if isinstance(schema, str):
         schema = SCHEMAS[schema]
+    rows = _row_numbers(data, spreadsheet=spreadsheet)
     df = _rename_aliases(data.copy(), schema, source)
     df = df.reset_index(drop=True)
+    repeated = df.columns[df.columns.duplicated()]
+    if len(repeated):
+        msg = f"two columns are both called '{repeated[0]}'; keep only one of them"
+        raise InputError(msg, source=source, field=str(repeated[0]))
     missing_cols = [f.name for f in schema.fields if f.required and f.name not in df.columns]
     if missing_cols:
         hint = ", ".join(
@@ -388,7 +409,7 @@ def validate(
     out = {}
     for f in schema.fields:
         if f.name in df.columns:
-            out[f.name] = _coerce(df, f, source, spreadsheet=spreadsheet)
+            out[f.name] = _coerce(df, f, source, rows=rows)
         else:
             dtype = {"int": "Int64", "float": "Float64", "bool": "boolean"}.get(f.kind, "string")
             out[f.name] = pd.Series(pd.NA, index=df.index, dtype=dtype)

@@ -80,7 +80,7 @@ def test_matrix_matches_networkx_on_directed_graph(
     d_nodes = rng.choice(directed.n_nodes, n_demand)
     s_nodes = rng.choice(directed.n_nodes, n_supply, replace=False)
     m = access.travel_time_matrix(
-        directed, _points(directed.xy[d_nodes]), _points(directed.xy[s_nodes]), workers=1
+        directed, _points(directed.xy[d_nodes]), _points(directed.xy[s_nodes])
     )
     expected = _reference(_to_nx(directed), d_nodes, s_nodes)
     assert m.values.dtype == np.float32 and m.shape == (n_demand, n_supply)
@@ -93,7 +93,7 @@ def test_one_way_streets_make_the_matrix_asymmetric() -> None:
     xy = np.array([[X0, Y0], [X0 + 100, Y0], [X0 + 200, Y0]])
     # 0 -> 1 -> 2 is one-way and fast; the way back 2 -> 0 is slow
     net = network.RoutingNetwork.from_arrays(xy, [0, 1, 2], [1, 2, 0], [1.0, 1.0, 10.0], crs=UTM50)
-    m = access.travel_time_matrix(net, _points(xy), _points(xy), workers=2)
+    m = access.travel_time_matrix(net, _points(xy), _points(xy))
     np.testing.assert_array_equal(m.values, [[0, 1, 2], [11, 0, 1], [10, 11, 0]])
 
 

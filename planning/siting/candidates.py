@@ -66,7 +66,8 @@ def _as_points(gdf: gpd.GeoDataFrame) -> gpd.GeoSeries:
         return geoms
     return gpd.GeoSeries(
         np.where(is_point, geoms.values, geoms.representative_point().values),
-        index=gdf.index, crs=gdf.crs,
+        index=gdf.index,
+        crs=gdf.crs,
     )
 
 
@@ -93,8 +94,10 @@ def assign_unit(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> pd.Series:
         msg = f"units need a 'unit_id' column; found {list(units.columns)}"
         raise InputError(msg, source="units", field="unit_id")
     joined = gpd.sjoin(
-        points[[points.geometry.name]], units[["unit_id", units.geometry.name]].to_crs(points.crs),
-        how="left", predicate="within",
+        points[[points.geometry.name]],
+        units[["unit_id", units.geometry.name]].to_crs(points.crs),
+        how="left",
+        predicate="within",
     )
     joined = joined[~joined.index.duplicated(keep="first")]
     return joined["unit_id"].astype("string").reindex(points.index)
@@ -128,9 +131,7 @@ def from_points(
         bad = area.isna() & gdf[floor_area_col].notna()
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
-            msg = (
-                f"got {gdf[floor_area_col].iloc[pos]!r} but expected a number of m²"
-            )
+            msg = f"got {gdf[floor_area_col].iloc[pos]!r} but expected a number of m²"
             raise InputError(msg, source="candidates", row=pos + 1, field=floor_area_col)
         pts["floor_area_m2"] = area.to_numpy(dtype=float)
     if name_col and name_col in gdf:
@@ -169,12 +170,14 @@ def grid_in_units(
     if min_per_unit > 0 and len(missing):
         extra = gpd.GeoDataFrame(
             {"unit_id": missing["unit_id"].to_numpy()},
-            geometry=missing.geometry.representative_point().to_numpy(), crs=metric.crs,
+            geometry=missing.geometry.representative_point().to_numpy(),
+            crs=metric.crs,
         )
         inside = pd.concat([inside, extra], ignore_index=True)
     pts = gpd.GeoDataFrame(
         {"unit_id": inside["unit_id"].astype("string").to_numpy()},
-        geometry=inside.geometry.to_numpy(), crs=metric.crs,
+        geometry=inside.geometry.to_numpy(),
+        crs=metric.crs,
     )
     pts["name"] = [f"grid {u}" for u in pts["unit_id"]]
     return _finish(pts, "grid", None)
@@ -242,7 +245,8 @@ def _osm_floor_area(features: gpd.GeoDataFrame) -> np.ndarray:
         footprint = to_metric(features.loc[poly, [features.geometry.name]]).area.to_numpy()
         levels = (
             pd.to_numeric(features.loc[poly, "building:levels"], errors="coerce").fillna(1.0)
-            if "building:levels" in features else pd.Series(1.0, index=features.index[poly])
+            if "building:levels" in features
+            else pd.Series(1.0, index=features.index[poly])
         )
         area[poly] = footprint * levels.to_numpy(dtype=float)
     return area

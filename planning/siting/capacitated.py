@@ -17,6 +17,7 @@ from scipy import sparse
 from planning.errors import InfeasibleError
 from planning.siting.base import (
     BIG,
+    HEUR,
     Exact,
     Program,
     SitingModel,
@@ -42,13 +43,17 @@ class _Capacitated(SitingModel):
     pair_col: np.ndarray  # candidate index (not free position)
 
     def _setup(
-        self, capacities: ArrayLike, demand: ArrayLike | None, weights_given: bool,
-        single_source: bool, radius: float,
+        self,
+        capacities: ArrayLike,
+        demand: ArrayLike | None,
+        weights_given: bool,
+        single_source: bool,
+        radius: float,
     ) -> None:
         n, m = self.cost.shape
         self.capacities = as_vector(capacities, m, "capacities", default=0.0)
-        self.demand = self.weights.copy() if demand is None else as_vector(
-            demand, n, "demand", default=1.0
+        self.demand = (
+            self.weights.copy() if demand is None else as_vector(demand, n, "demand", default=1.0)
         )
         if not weights_given and demand is not None:
             self.weights = self.demand.copy()
@@ -63,8 +68,15 @@ class _Capacitated(SitingModel):
     def _pair_cost(self) -> np.ndarray:
         return self.weights[self.pair_row] * self.cost[self.pair_row, self.pair_col]
 
-    def _build(self, prog: Program, rows: np.ndarray, cols: np.ndarray, y_pos: np.ndarray,
-               row_kind: str, cost: np.ndarray) -> int:
+    def _build(
+        self,
+        prog: Program,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        y_pos: np.ndarray,
+        row_kind: str,
+        cost: np.ndarray,
+    ) -> int:
         """Add ``x`` for the pairs ``(rows, cols)`` with assignment and capacity rows.
 
         ``y_pos[j]`` is the variable index of ``y_j`` (``-1`` for a site open for sure).
@@ -96,7 +108,8 @@ class _Capacitated(SitingModel):
             np.tile(np.arange(nl), 2),
             np.concatenate([xi[link], y_pos[cols][link]]),
             np.concatenate([np.ones(nl), -np.ones(nl)]),
-            -np.inf, 0.0,
+            -np.inf,
+            0.0,
         )
         return x0
 
@@ -110,12 +123,11 @@ class _Capacitated(SitingModel):
         if self.single_source:
             vals = np.round(vals)
         keep = vals > _SHARE_EPS
-        return sparse.csr_array(
-            (vals[keep], (rows[keep], cols[keep])), shape=self.cost.shape
-        )
+        return sparse.csr_array((vals[keep], (rows[keep], cols[keep])), shape=self.cost.shape)
 
-    def _exact_capacitated(self, time_limit: float, mip_gap: float, row_kind: str,
-                           cost: np.ndarray) -> Exact:
+    def _exact_capacitated(
+        self, time_limit: float, mip_gap: float, row_kind: str, cost: np.ndarray
+    ) -> Exact:
         nf = self.rules.free.size
         prog = _y_program(self)
         x0 = self._build(prog, self.pair_row, self.pair_col, self._y_pos(), row_kind, cost)
@@ -125,8 +137,9 @@ class _Capacitated(SitingModel):
         shares = self._shares(x[x0:], self.pair_row, self.pair_col)
         return Exact(Solution(self._open_mask(x[:nf]), x=shares), bound, optimal)
 
-    def _allocate(self, open_mask: np.ndarray, row_kind: str, sign: float,
-                  time_limit: float = 30.0) -> Solution | None:
+    def _allocate(
+        self, open_mask: np.ndarray, row_kind: str, sign: float, time_limit: float = 30.0
+    ) -> Solution | None:
         """Best allocation to a fixed set of open sites (LP, or MILP for single source)."""
         use = open_mask[self.pair_col]
         rows, cols = self.pair_row[use], self.pair_col[use]
@@ -136,8 +149,7 @@ class _Capacitated(SitingModel):
         res = prog.solve(time_limit, 0.0)
         if res.x is None:
             return None
-        return Solution(open_mask, x=self._shares(res.x[x0:], rows, cols),
-                        solver="greedy+interchange")
+        return Solution(open_mask, x=self._shares(res.x[x0:], rows, cols), solver=HEUR)
 
     def _report(self, sol: Solution) -> dict[str, Any]:
         x = sparse.csr_array(sol.x) if sol.x is not None else sparse.csr_array(self.cost.shape)
@@ -182,9 +194,16 @@ class CapacitatedPMedian(_Capacitated):
 
     @classmethod
     def from_cost_matrix(
-        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, p: int,
-        capacities: ArrayLike, demand: ArrayLike | None = None, single_source: bool = False,
-        service_radius: float | None = None, **options: Unpack[RuleOptions],
+        cls,
+        cost: ArrayLike,
+        weights: ArrayLike | None = None,
+        *,
+        p: int,
+        capacities: ArrayLike,
+        demand: ArrayLike | None = None,
+        single_source: bool = False,
+        service_radius: float | None = None,
+        **options: Unpack[RuleOptions],
     ) -> CapacitatedPMedian:
         """Build from ``cost[demand, candidate]``, capacities per candidate and demand per row.
 
@@ -214,9 +233,9 @@ class CapacitatedPMedian(_Capacitated):
         top = np.sort(model.capacities[rules.free])[::-1][: rules.k].sum()
         if forced_cap + top < total - 1e-9:
             msg = (
-                f"total capacity {forced_cap + top:g} < demand {total:g}: {int(rules.forced.sum())} "
-                f"locked sites plus the {rules.k} largest available candidates cannot serve all "
-                "demand; raise p or the capacities"
+                f"total capacity {forced_cap + top:g} < demand {total:g}: "
+                f"{int(rules.forced.sum())} locked sites plus the {rules.k} largest available "
+                "candidates cannot serve all demand; raise p or the capacities"
             )
             raise InfeasibleError(msg)
         model.min_free_capacity = total - forced_cap
@@ -233,7 +252,11 @@ class CapacitatedPMedian(_Capacitated):
         d = np.where(np.isfinite(self.cost) & (self.cost <= self.radius), self.cost, BIG)
         forced = d[:, rules.forced].min(axis=1) if rules.forced.any() else np.full(d.shape[0], BIG)
         chosen = interchange(
-            d[:, rules.free], forced, self.weights, k=rules.k, kind="sum",
+            d[:, rules.free],
+            forced,
+            self.weights,
+            k=rules.k,
+            kind="sum",
             limits=rules.limits(self.capacities[rules.free], self.min_free_capacity),
         )
         if chosen is None:
@@ -272,9 +295,16 @@ class CapacitatedMCLP(_Capacitated):
 
     @classmethod
     def from_cost_matrix(
-        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, service_radius: float,
-        capacities: ArrayLike, demand: ArrayLike | None = None, p: int | None = None,
-        single_source: bool = False, **options: Unpack[RuleOptions],
+        cls,
+        cost: ArrayLike,
+        weights: ArrayLike | None = None,
+        *,
+        service_radius: float,
+        capacities: ArrayLike,
+        demand: ArrayLike | None = None,
+        p: int | None = None,
+        single_source: bool = False,
+        **options: Unpack[RuleOptions],
     ) -> CapacitatedMCLP:
         """Build from ``cost[demand, candidate]``; give ``p`` (new sites), ``budget``, or both."""
         cost = as_cost_matrix(cost)
@@ -286,8 +316,9 @@ class CapacitatedMCLP(_Capacitated):
         n, m = cost.shape
         w = as_vector(weights if weights is not None else demand, n, "weights", default=1.0)
         model = cls(cost, w, make_rules(m, p=p, **options))
-        model._setup(capacities, demand, weights is not None, single_source,
-                     _radius(service_radius))
+        model._setup(
+            capacities, demand, weights is not None, single_source, _radius(service_radius)
+        )
         return model
 
     def _size(self) -> int:
@@ -300,8 +331,14 @@ class CapacitatedMCLP(_Capacitated):
         rules = self.rules
         cover = (self.cost <= self.radius).astype(np.float64)
         base = 1.0 - cover[:, rules.forced].max(axis=1, initial=0.0)
-        chosen = interchange(1.0 - cover[:, rules.free], base, self.weights, k=rules.k,
-                             kind="sum", limits=rules.limits())
+        chosen = interchange(
+            1.0 - cover[:, rules.free],
+            base,
+            self.weights,
+            k=rules.k,
+            kind="sum",
+            limits=rules.limits(),
+        )
         if chosen is None:
             return None
         return self._allocate(self._open_mask(chosen), "le", -1.0)

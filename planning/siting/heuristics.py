@@ -118,7 +118,9 @@ def _capacity_ok(
     rank = np.empty(caps.size, dtype=np.int64)
     rank[order] = np.arange(caps.size)
     # best total with candidate j plus the `left` largest others
-    others = np.where(rank < left, top[min(left + 1, top.size - 1)] - caps, top[min(left, top.size - 1)])
+    others = np.where(
+        rank < left, top[min(left + 1, top.size - 1)] - caps, top[min(left, top.size - 1)]
+    )
     return ok & (have + caps + others >= limits.min_capacity - _TOL)
 
 

@@ -10,16 +10,17 @@ minimum and a cap per township); see :mod:`planning.siting.base` for how they en
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, TypedDict, Unpack
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import sparse
 
 from planning.errors import InfeasibleError, InputError
 from planning.siting.base import (
     BIG,
+    HEUR,
     Exact,
     Program,
     SitingModel,
@@ -106,7 +107,7 @@ class LSCP(SitingModel):
     .. math::
 
         \min \sum_{j \in F} c_j y_j \quad \text{s.t.}\quad
-        \sum_{j \in F:\, d_{ij} \le R} y_j \ge 1 \;\; \forall i \text{ not covered by a locked site},
+        \sum_{j \in F:\, d_{ij} \le R} y_j \ge 1 \;\; \forall i \text{ not covered by locked sites},
         \qquad y_j \in \{0, 1\}
 
     plus the side constraints of :mod:`planning.siting.base`. ``c_j`` is ``site_cost`` (1 by
@@ -118,7 +119,11 @@ class LSCP(SitingModel):
 
     @classmethod
     def from_cost_matrix(
-        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, service_radius: float,
+        cls,
+        cost: ArrayLike,
+        weights: ArrayLike | None = None,
+        *,
+        service_radius: float,
         **options: Unpack[RuleOptions],
     ) -> LSCP:
         """Build from ``cost[demand, candidate]``; ``weights`` only feed ``covered_weight``.
@@ -129,8 +134,11 @@ class LSCP(SitingModel):
             Some demand point has no available candidate within ``service_radius``.
         """
         cost = as_cost_matrix(cost)
-        model = cls(cost, as_vector(weights, cost.shape[0], "weights", default=1.0),
-                    make_rules(cost.shape[1], **options))
+        model = cls(
+            cost,
+            as_vector(weights, cost.shape[0], "weights", default=1.0),
+            make_rules(cost.shape[1], **options),
+        )
         model.radius = _radius(service_radius)
         within = cost <= model.radius
         rules = model.rules
@@ -161,9 +169,10 @@ class LSCP(SitingModel):
         return Exact(sol, bound, optimal)
 
     def _heuristic(self) -> Solution | None:
-        chosen = greedy_cover(self.cover, self.rules.site_cost[self.rules.free],
-                              limits=self.rules.limits())
-        return None if chosen is None else Solution(self._open_mask(chosen), solver="greedy+interchange")
+        chosen = greedy_cover(
+            self.cover, self.rules.site_cost[self.rules.free], limits=self.rules.limits()
+        )
+        return None if chosen is None else Solution(self._open_mask(chosen), solver=HEUR)
 
     def _relaxation_bound(self) -> float:
         if self.cover.shape[0] == 0:
@@ -197,16 +206,24 @@ class MCLP(SitingModel):
 
     @classmethod
     def from_cost_matrix(
-        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, service_radius: float,
-        p: int | None = None, **options: Unpack[RuleOptions],
+        cls,
+        cost: ArrayLike,
+        weights: ArrayLike | None = None,
+        *,
+        service_radius: float,
+        p: int | None = None,
+        **options: Unpack[RuleOptions],
     ) -> MCLP:
         """Build from ``cost[demand, candidate]``; give ``p`` (new sites), ``budget``, or both."""
         cost = as_cost_matrix(cost)
         if p is None and options.get("budget") is None:
             msg = "MCLP needs p= (number of new sites) or budget= with site_cost="
             raise InputError(msg, field="p")
-        model = cls(cost, as_vector(weights, cost.shape[0], "weights", default=1.0),
-                    make_rules(cost.shape[1], p=p, **options))
+        model = cls(
+            cost,
+            as_vector(weights, cost.shape[0], "weights", default=1.0),
+            make_rules(cost.shape[1], p=p, **options),
+        )
         model.radius = _radius(service_radius)
         rules = model.rules
         within = cost <= model.radius
@@ -234,7 +251,8 @@ class MCLP(SitingModel):
             np.concatenate([np.arange(n_rows), a.row]),
             np.concatenate([z0 + np.arange(n_rows), a.col]),
             np.concatenate([np.ones(n_rows), -np.ones(a.nnz)]),
-            -np.inf, 0.0,
+            -np.inf,
+            0.0,
         )
         x, bound, optimal = self._run(prog, time_limit, mip_gap, offset=self.offset)
         sol = None if x is None else Solution(self._open_mask(x[:nf]))
@@ -243,9 +261,10 @@ class MCLP(SitingModel):
     def _heuristic(self) -> Solution | None:
         dist = (~self.within_free).astype(np.float64)
         base = (~self.base_cover).astype(np.float64)
-        chosen = interchange(dist, base, self.weights, k=self.rules.k, kind="sum",
-                             limits=self.rules.limits())
-        return None if chosen is None else Solution(self._open_mask(chosen), solver="greedy+interchange")
+        chosen = interchange(
+            dist, base, self.weights, k=self.rules.k, kind="sum", limits=self.rules.limits()
+        )
+        return None if chosen is None else Solution(self._open_mask(chosen), solver=HEUR)
 
     def _relaxation_bound(self) -> float:
         reach = self.base_cover | self.within_free.any(axis=1)
@@ -274,20 +293,29 @@ class PMedian(SitingModel):
 
     @classmethod
     def from_cost_matrix(
-        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, p: int,
+        cls,
+        cost: ArrayLike,
+        weights: ArrayLike | None = None,
+        *,
+        p: int,
         **options: Unpack[RuleOptions],
     ) -> PMedian:
         """Build from ``cost[demand, candidate]`` with ``p`` new sites."""
         cost = as_cost_matrix(cost)
-        model = cls(cost, as_vector(weights, cost.shape[0], "weights", default=1.0),
-                    make_rules(cost.shape[1], p=p, **options))
+        model = cls(
+            cost,
+            as_vector(weights, cost.shape[0], "weights", default=1.0),
+            make_rules(cost.shape[1], p=p, **options),
+        )
         model._prepare()
         return model
 
     def _prepare(self) -> None:
         rules, cost, w = self.rules, self.cost, self.weights
         n = cost.shape[0]
-        forced_cost = cost[:, rules.forced].min(axis=1) if rules.forced.any() else np.full(n, np.inf)
+        forced_cost = (
+            cost[:, rules.forced].min(axis=1) if rules.forced.any() else np.full(n, np.inf)
+        )
         cf = cost[:, rules.free]
         free_min = cf.min(axis=1) if rules.free.size else np.full(n, np.inf)
         bad = np.flatnonzero(~np.isfinite(np.minimum(forced_cost, free_min)) & (w > 0))
@@ -301,53 +329,92 @@ class PMedian(SitingModel):
         keep_n = rules.free.size - (rules.k or 0) + 1
         order = np.argsort(cf, axis=1, kind="stable")[:, :keep_n]
         vals = np.take_along_axis(cf, order, axis=1)
-        keep = np.isfinite(vals) & (vals < forced_cost[:, None]) & (w > 0)[:, None]
-        active = keep.any(axis=1)
-        self.offset = float(np.sum(w[~active & (w > 0)] * forced_cost[~active & (w > 0)]))
-        rows = np.flatnonzero(active)
-        r_local = np.repeat(np.arange(rows.size), keep[rows].sum(axis=1))
-        self.pairs = (rows[r_local], order[rows][keep[rows]], r_local)
-        self.pair_cost = w[self.pairs[0]] * vals[rows][keep[rows]]
-        self.active = rows
+        # options cheaper than the nearest locked site form a prefix of the sorted row
+        count = (np.isfinite(vals) & (vals < forced_cost[:, None])).sum(axis=1)
+        count[w <= 0] = 0
+        active = count > 0
+        fixed = ~active & (w > 0)
+        self.offset = float(np.sum(w[fixed] * forced_cost[fixed]))
+        self.active = np.flatnonzero(active)
+        self.order, self.vals = order[active], vals[active]
+        self.count = count[active]
 
     def _size(self) -> int:
-        return 3 * self.pair_cost.size
+        return 3 * int(self.count.sum())
 
-    def _exact(self, time_limit: float, mip_gap: float) -> Exact:
-        nf = self.rules.free.size
-        _, col, r_local = self.pairs
+    def _program(self, depth: np.ndarray) -> tuple[Program, np.ndarray, int]:
+        """Model with the ``depth[i]`` nearest options of each active demand point.
+
+        Each row also gets a fallback column priced at its next option beyond ``depth`` (or the
+        nearest locked site): a relaxation, exact when no fallback is used.
+        """
+        w = self.weights[self.active]
         n_act = self.active.size
+        pos = np.arange(self.order.shape[1])
+        take = pos[None, :] < depth[:, None]
+        r_local, slot = np.nonzero(take)
+        col = self.order[r_local, slot]
+        fall = self._fallback_cost(depth)
+        fb = np.flatnonzero(np.isfinite(fall))
         prog = _y_program(self)
-        x0 = prog.add_vars(col.size, cost=self.pair_cost)
-        fc = self.forced_cost[self.active]
-        fb = np.flatnonzero(np.isfinite(fc))
-        f0 = prog.add_vars(fb.size, cost=self.weights[self.active[fb]] * fc[fb])
+        x0 = prog.add_vars(col.size, cost=w[r_local] * self.vals[r_local, slot])
+        f0 = prog.add_vars(fb.size, cost=w[fb] * fall[fb])
         prog.add_rows(
             n_act,
             np.concatenate([r_local, fb]),
             np.concatenate([x0 + np.arange(col.size), f0 + np.arange(fb.size)]),
-            1.0, 1.0, 1.0,
+            1.0,
+            1.0,
+            1.0,
         )
         npair = col.size
         prog.add_rows(
             npair,
-            np.concatenate([np.arange(npair), np.arange(npair)]),
+            np.tile(np.arange(npair), 2),
             np.concatenate([x0 + np.arange(npair), col]),
             np.concatenate([np.ones(npair), -np.ones(npair)]),
-            -np.inf, 0.0,
+            -np.inf,
+            0.0,
         )
-        x, bound, optimal = self._run(prog, time_limit, mip_gap, offset=self.offset)
-        sol = None if x is None else Solution(self._open_mask(x[:nf]))
-        return Exact(sol, bound, optimal)
+        relaxed = np.zeros(n_act, dtype=bool)
+        relaxed[fb] = depth[fb] < self.count[fb]
+        return prog, relaxed[fb], f0
+
+    def _exact(self, time_limit: float, mip_gap: float) -> Exact:
+        deadline = time.perf_counter() + time_limit
+        nf = self.rules.free.size
+        start = int(np.ceil(2 * nf / max(self.rules.k or 1, 1))) + 3
+        depth = np.minimum(self.count, start)
+        while True:
+            prog, relaxed, f0 = self._program(depth)
+            left = max(deadline - time.perf_counter(), 1e-3)
+            x, bound, optimal = self._run(prog, left, mip_gap, offset=self.offset)
+            if x is None:
+                return Exact(None, bound, False)
+            sol = Solution(self._open_mask(x[:nf]))
+            objective = self._evaluate(sol)["objective"]
+            proven = objective - bound <= max(mip_gap * abs(objective), 1e-6)
+            used = np.zeros(self.active.size, dtype=bool)
+            fb_rows = np.flatnonzero(np.isfinite(self._fallback_cost(depth)))
+            used[fb_rows[relaxed & (x[f0 : f0 + relaxed.size] > 1e-6)]] = True
+            if proven or not optimal or not used.any() or time.perf_counter() >= deadline:
+                return Exact(sol, bound, optimal and (proven or not used.any()))
+            depth = np.where(used, np.minimum(self.count, 2 * depth + 1), depth)
+
+    def _fallback_cost(self, depth: np.ndarray) -> np.ndarray:
+        fc = self.forced_cost[self.active]
+        nxt = self.vals[np.arange(self.active.size), np.minimum(depth, self.vals.shape[1] - 1)]
+        return np.where(depth < self.count, np.minimum(nxt, fc), fc)
 
     def _heuristic(self) -> Solution | None:
         dist = np.where(np.isfinite(self.free_cost), self.free_cost, BIG)
         base = np.where(np.isfinite(self.forced_cost), self.forced_cost, BIG)
-        chosen = interchange(dist, base, self.weights, k=self.rules.k, kind="sum",
-                             limits=self.rules.limits())
+        chosen = interchange(
+            dist, base, self.weights, k=self.rules.k, kind="sum", limits=self.rules.limits()
+        )
         if chosen is None:
             return None
-        sol = Solution(self._open_mask(chosen), solver="greedy+interchange")
+        sol = Solution(self._open_mask(chosen), solver=HEUR)
         return sol if math.isfinite(self._evaluate(sol)["objective"]) else None
 
     def _relaxation_bound(self) -> float:
@@ -388,13 +455,20 @@ class PCenter(SitingModel):
 
     @classmethod
     def from_cost_matrix(
-        cls, cost: ArrayLike, weights: ArrayLike | None = None, *, p: int,
+        cls,
+        cost: ArrayLike,
+        weights: ArrayLike | None = None,
+        *,
+        p: int,
         **options: Unpack[RuleOptions],
     ) -> PCenter:
         """Build from ``cost[demand, candidate]`` with ``p`` new sites."""
         cost = as_cost_matrix(cost)
-        model = cls(cost, as_vector(weights, cost.shape[0], "weights", default=1.0),
-                    make_rules(cost.shape[1], p=p, **options))
+        model = cls(
+            cost,
+            as_vector(weights, cost.shape[0], "weights", default=1.0),
+            make_rules(cost.shape[1], p=p, **options),
+        )
         rules = model.rules
         n = cost.shape[0]
         model.forced_cost = (
@@ -431,8 +505,6 @@ class PCenter(SitingModel):
         return "feasible", self._open_mask(res.x[: self.rules.free.size])
 
     def _exact(self, time_limit: float, mip_gap: float) -> Exact:
-        import time
-
         deadline = time.perf_counter() + time_limit
         best = self._heuristic()
         finite = self.cost[:, self.rules.forced | np.isin(np.arange(self.rules.n), self.rules.free)]
@@ -467,11 +539,12 @@ class PCenter(SitingModel):
     def _heuristic(self) -> Solution | None:
         dist = np.where(np.isfinite(self.free_cost), self.free_cost, BIG)
         base = np.where(np.isfinite(self.forced_cost), self.forced_cost, BIG)
-        chosen = interchange(dist, base, self.weights, k=self.rules.k, kind="max",
-                             limits=self.rules.limits())
+        chosen = interchange(
+            dist, base, self.weights, k=self.rules.k, kind="max", limits=self.rules.limits()
+        )
         if chosen is None:
             return None
-        sol = Solution(self._open_mask(chosen), solver="greedy+interchange")
+        sol = Solution(self._open_mask(chosen), solver=HEUR)
         return sol if math.isfinite(self._evaluate(sol)["objective"]) else None
 
     def _relaxation_bound(self) -> float:
@@ -487,157 +560,4 @@ class PCenter(SitingModel):
             "covered_weight": float(self.weights[served].sum()),
             "total_weight": float(self.weights.sum()),
             "max_cost": objective,
-        }
-
-
-class TownshipCover(SitingModel):
-    r"""Every township without a station gets at least one, at least total cost.
-
-    Rows of ``cost`` are demand points labelled by township (``unit_ids``; by default one row per
-    township). Candidate ``j`` *serves* township ``u`` when it lies in ``u``
-    (``candidate_units[j] == u``) or is within ``service_radius`` of a row of ``u``. Townships
-    served by a locked site (or flagged in ``served``) need nothing.
-
-    .. math::
-
-        \min \sum_{j \in F} c_j y_j + \lambda \sum_{i \in N} \sum_{j \in S_{u(i)}} w_i d_{ij} x_{ij}
-        \quad\text{s.t.}\quad \sum_{j \in S_u \cap F} y_j \ge 1 \;\; \forall u \in U_N,
-        \;\; \sum_{j \in S_{u(i)}} x_{ij} = 1,\;\; x_{ij} \le y_j
-
-    where ``U_N`` are the townships needing a station, ``N`` their rows, ``S_u`` the candidates
-    serving ``u`` and ``λ = travel_weight``. With ``λ = 0`` (default) ``x`` is not built and this
-    is a set cover over townships (``c_j = 1``: fewest new sites).
-    """
-
-    name = "township-cover"
-
-    @classmethod
-    def from_cost_matrix(
-        cls, cost: ArrayLike, weights: ArrayLike | None = None, *,
-        candidate_units: ArrayLike | None = None, unit_ids: ArrayLike | None = None,
-        service_radius: float | None = None, served: ArrayLike | None = None,
-        travel_weight: float = 0.0, **options: Unpack[RuleOptions],
-    ) -> TownshipCover:
-        """Build from ``cost[demand, candidate]`` and township labels.
-
-        Raises
-        ------
-        planning.errors.InfeasibleError
-            A township needing a station has no available candidate serving it.
-        """
-        cost = as_cost_matrix(cost)
-        n, m = cost.shape
-        model = cls(cost, as_vector(weights, n, "weights", default=1.0), make_rules(m, **options))
-        if candidate_units is None and service_radius is None:
-            msg = "TownshipCover needs candidate_units= (township of each candidate) or service_radius="
-            raise InputError(msg, field="candidate_units")
-        units = np.arange(n) if unit_ids is None else np.asarray(unit_ids, dtype=object).ravel()
-        if units.size != n:
-            msg = f"unit_ids has {units.size} labels but cost has {n} rows"
-            raise InputError(msg, field="unit_ids")
-        cand = np.full(m, None, dtype=object) if candidate_units is None else np.asarray(
-            candidate_units, dtype=object).ravel()
-        if cand.size != m:
-            msg = f"candidate_units has {cand.size} labels but cost has {m} columns"
-            raise InputError(msg, field="candidate_units")
-        codes, labels = pd.factorize(pd.Series(np.concatenate([units, cand])), use_na_sentinel=True)
-        row_code, cand_code = codes[:n], codes[n:]
-        if (row_code < 0).any():
-            msg = f"unit_ids has missing labels at rows {_fmt_indices(np.flatnonzero(row_code < 0))}"
-            raise InputError(msg, field="unit_ids")
-        n_units = int(row_code.max()) + 1 if n else 0
-        model.travel_weight = float(travel_weight)
-        eligible = (cand_code[None, :] == row_code[:, None]) & (cand_code >= 0)[None, :]
-        if service_radius is not None:
-            eligible |= cost <= _radius(service_radius)
-        if model.travel_weight > 0:
-            eligible &= np.isfinite(cost)
-        member = sparse.csr_array((np.ones(n), (row_code, np.arange(n))), shape=(n_units, n))
-        unit_elig = (member @ eligible.astype(np.float64)) > 0
-        served_u = unit_elig[:, model.rules.forced].any(axis=1)
-        if served is not None:
-            flag = np.asarray(served, dtype=bool).ravel()
-            if flag.size != n:
-                msg = f"served has {flag.size} values but cost has {n} rows"
-                raise InputError(msg, field="served")
-            served_u |= (member @ flag.astype(np.float64)) > 0
-        rules = model.rules
-        need_u = ~served_u
-        bad = np.flatnonzero(need_u & ~unit_elig[:, rules.free].any(axis=1))
-        if bad.size:
-            names = ", ".join(str(labels[u]) for u in bad[:20])
-            msg = (
-                f"{bad.size} townships without a station have no available candidate in them "
-                f"or within reach: {names}; add candidates there or raise service_radius"
-            )
-            raise InfeasibleError(msg)
-        model.row_code, model.eligible = row_code, eligible
-        model.need_rows = np.flatnonzero(need_u[row_code])
-        model.cover = sparse.csc_array(unit_elig[need_u][:, rules.free])
-        model.served_u = served_u
-        return model
-
-    def _size(self) -> int:
-        extra = 3 * int(self.eligible[self.need_rows].sum()) if self.travel_weight > 0 else 0
-        return int(self.cover.nnz) + extra
-
-    def _exact(self, time_limit: float, mip_gap: float) -> Exact:
-        rules = self.rules
-        nf = rules.free.size
-        prog = _y_program(self, rules.site_cost[rules.free])
-        prog.add_matrix(sparse.coo_array(self.cover), 0, 1.0, np.inf)
-        if self.travel_weight > 0 and self.need_rows.size:
-            pos = np.full(rules.n, -1)
-            pos[rules.free] = np.arange(nf)
-            el = self.eligible[self.need_rows][:, rules.free]
-            r_local, col = np.nonzero(el)
-            rows = self.need_rows[r_local]
-            c = self.travel_weight * self.weights[rows] * self.cost[rows, rules.free[col]]
-            x0 = prog.add_vars(col.size, cost=c)
-            idx = x0 + np.arange(col.size)
-            prog.add_rows(self.need_rows.size, r_local, idx, 1.0, 1.0, 1.0)
-            prog.add_rows(col.size, np.tile(np.arange(col.size), 2),
-                          np.concatenate([idx, col]),
-                          np.concatenate([np.ones(col.size), -np.ones(col.size)]), -np.inf, 0.0)
-        x, bound, optimal = self._run(prog, time_limit, mip_gap)
-        sol = None if x is None else Solution(self._open_mask(x[:nf]))
-        return Exact(sol, bound, optimal)
-
-    def _heuristic(self) -> Solution | None:
-        chosen = greedy_cover(self.cover, self.rules.site_cost[self.rules.free],
-                              limits=self.rules.limits())
-        return None if chosen is None else Solution(self._open_mask(chosen), solver="greedy+interchange")
-
-    def _relaxation_bound(self) -> float:
-        costs = self.rules.site_cost[self.rules.free]
-        site = 0.0
-        if self.cover.shape[0]:
-            site = float(np.where(self.cover.toarray(), costs, np.inf).min(axis=1).max())
-        if self.travel_weight > 0 and self.need_rows.size:
-            el = self.eligible[self.need_rows][:, self.rules.free]
-            d = np.where(el, self.cost[self.need_rows][:, self.rules.free], np.inf).min(axis=1)
-            site += self.travel_weight * float(self.weights[self.need_rows] @ d)
-        return site
-
-    def _evaluate(self, sol: Solution) -> dict[str, Any]:
-        rules = self.rules
-        masked = np.where(self.eligible & sol.open[None, :], self.cost, np.inf)
-        assign = masked.argmin(axis=1)
-        dist = masked[np.arange(masked.shape[0]), assign]
-        has = self.eligible[np.arange(masked.shape[0]), assign] & sol.open[assign]
-        assign = np.where(has, assign, -1)
-        objective = float(rules.site_cost[rules.free][sol.open[rules.free]].sum())
-        if self.travel_weight > 0 and self.need_rows.size:
-            objective += self.travel_weight * float(
-                self.weights[self.need_rows] @ dist[self.need_rows]
-            )
-        unit_ok = self.served_u.copy()
-        np.logical_or.at(unit_ok, self.row_code, has)
-        covered = unit_ok[self.row_code]
-        return {
-            "objective": objective,
-            "assignment": assign,
-            "covered_weight": float(self.weights[covered].sum()),
-            "total_weight": float(self.weights.sum()),
-            "max_cost": float(dist[has].max()) if has.any() else math.nan,
         }

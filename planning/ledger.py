@@ -1,0 +1,670 @@
+"""Patient ledgers (台账) → township counts. Nothing row-level leaves this module.
+
+A ledger of people with severe mental disorders is sensitive personal information under PIPL.
+:func:`read_ledger` reads one (CSV in UTF-8 or GBK, or .xlsx), validates it against
+:data:`LEDGER_SCHEMA` with :func:`planning.model.validate`, places every patient in a township —
+by coordinates (point in polygon), else by a township column, else by finding a township name
+in the address — and returns a frozen :class:`LedgerSummary` of **township counts only**. The
+raw rows live in local variables of one call and nowhere else: not on the result, not in a
+module-level cache, not in a log or an error message (cell values are withheld from messages).
+
+Rows that cannot be placed are reported by spreadsheet row number and reason, never by content.
+A patient listed twice is recognised by a keyed hash of the id (BLAKE2b keyed with ``salt``, or the
+``JINGKANG_LEDGER_SALT`` environment variable, or a random per-call key) and counted once.
+
+Eligibility for station services (:class:`Eligibility`) defaults to the usual intake criteria of
+the Beijing, Lanzhou and Songyang documents: living at home, aged 18–60, risk assessment level
+0–2 (危险性评估 0–2 级), any disability grade. Pass your own to match a profile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
+
+from planning import crs as crs_mod
+from planning.checks import detect_gcj02_offset
+from planning.errors import InputError
+from planning.io import TABLE_SUFFIXES, _read_table
+from planning.model import Field, Schema, validate
+
+log = logging.getLogger(__name__)
+
+#: Where a patient lives now. Only ``home`` patients count towards ``patients``.
+STATUSES: dict[str, str] = {
+    "home": "在家",
+    "hospital": "住院",
+    "away": "外出",
+    "lost": "失访",
+    "deceased": "死亡",
+    "detained": "在押",
+}
+
+_STATUS_WORDS: dict[str, str] = {
+    **{v: k for k, v in STATUSES.items()},
+    "居家": "home", "在家居住": "home", "at home": "home", "在册": "home",
+    "在院": "hospital", "住院治疗": "hospital", "hospitalised": "hospital",
+    "hospitalized": "hospital", "外出务工": "away", "离家": "away", "失联": "lost",
+    "lost to follow-up": "lost", "已故": "deceased", "dead": "deceased", "羁押": "detained",
+}
+_SERVED_WORDS = {"已接受": "是", "接受": "是", "参加": "是", "已参加": "是",
+                 "未接受": "否", "不接受": "否", "未参加": "否"}
+_CN_DIGITS = str.maketrans("零〇一二三四五六", "00123456")
+
+LEDGER_SCHEMA = Schema(
+    "ledger",
+    (
+        Field("patient_id", "str", required=True,
+              aliases=("id", "患者编号", "患者ID", "编号", "档案号", "档案编号", "登记号"),
+              label_zh="患者编号"),
+        Field("name", "str", aliases=("姓名", "患者姓名"), label_zh="姓名"),
+        Field("address", "str", aliases=("住址", "现住址", "居住地址", "家庭住址", "地址"),
+              label_zh="住址"),
+        Field("lon", "float", minimum=-180, maximum=180,
+              aliases=("经度", "lng", "longitude", "x"), label_zh="经度"),
+        Field("lat", "float", minimum=-90, maximum=90, aliases=("纬度", "latitude", "y"),
+              label_zh="纬度"),
+        Field("district", "str", aliases=("区", "所属区", "区县", "所属区县"), label_zh="所属区"),
+        Field("township", "str",
+              aliases=("街道", "乡镇", "街乡", "所属街道", "所属街乡", "街道/乡镇", "所属乡镇"),
+              label_zh="街道/乡镇"),
+        Field("age", "int", minimum=0, maximum=120, aliases=("年龄",), label_zh="年龄"),
+        Field("risk_level", "int", minimum=0, maximum=5,
+              aliases=("危险性评估等级", "危险性评估", "危险性等级", "危险等级", "风险等级", "risk"),
+              label_zh="危险性评估等级"),
+        Field("disability_grade", "int", minimum=1, maximum=4,
+              aliases=("残疾等级", "精神残疾等级", "disability"), label_zh="残疾等级"),
+        Field("diagnosis", "str", aliases=("诊断", "诊断分类", "疾病诊断", "diagnosis_group"),
+              label_zh="诊断"),
+        Field("status", "enum", choices=tuple(STATUSES),
+              aliases=("在家状态", "居住状态", "目前状态", "当前状态", "home_status"),
+              label_zh="在家状态"),
+        Field("served", "bool",
+              aliases=("是否接受社区康复", "接受社区康复", "是否参加社区康复", "services_received"),
+              label_zh="是否接受社区康复"),
+        Field("visits", "int", minimum=0, maximum=1000,
+              aliases=("随访次数", "年随访次数", "visits_count"), label_zh="随访次数"),
+        Field("visit_dates", "str", aliases=("随访日期", "visit_date"), label_zh="随访日期"),
+    ),
+)
+
+RISK_LEVELS = tuple(range(6))
+DISABILITY_GRADES = (1, 2, 3, 4)
+
+#: Columns of :attr:`LedgerSummary.aggregates`, one row per township.
+AGGREGATE_COLUMNS: tuple[str, ...] = (
+    "records", "patients", "patients_served", "eligible", "hospital",
+    *(f"risk_{k}" for k in RISK_LEVELS), "risk_unknown",
+    *(f"disability_{g}" for g in DISABILITY_GRADES), "disability_none",
+    "visits", "visit_patients", "visits_per_patient_year",
+)
+
+#: Reasons a row could not be placed in a township (shown with the row number only).
+REASONS: dict[str, str] = {
+    "outside": "coordinates fall outside every township of the boundary layer",
+    "no_township": "no township of the boundary layer has this township name",
+    "no_address_match": "the address names no township of the boundary layer",
+    "ambiguous": "the township name occurs in several districts; add the district",
+    "nothing": "no coordinates, township or address",
+}
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Who may use a community rehab station (驿站服务对象).
+
+    A patient is eligible when living at home (if ``require_home``), aged ``min_age`` to
+    ``max_age`` inclusive, with a risk assessment level ≤ ``max_risk``, and — when
+    ``disability_grades`` is given — with one of those disability grades (or none, if
+    ``include_ungraded``). A row missing a value the rule needs is not counted as eligible.
+    """
+
+    min_age: int = 18
+    max_age: int = 60
+    max_risk: int = 2
+    disability_grades: tuple[int, ...] | None = None
+    include_ungraded: bool = True
+    require_home: bool = True
+
+    def needs(self) -> tuple[str, ...]:
+        """Ledger columns this rule reads."""
+        cols = ("age", "risk_level")
+        return (*cols, "disability_grade") if self.disability_grades is not None else cols
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    """Township counts from one ledger; no row-level data.
+
+    Attributes
+    ----------
+    source
+        File name.
+    aggregates
+        One row per township of the boundary layer (index ``unit_id``), columns
+        :data:`AGGREGATE_COLUMNS`: ``records`` (placed, de-duplicated rows), ``patients`` (home
+        patients), ``patients_served`` (home patients receiving community rehab), ``eligible``,
+        ``hospital``, ``risk_0`` … ``risk_5``/``risk_unknown`` and ``disability_1`` …
+        ``disability_4``/``disability_none`` (home patients), ``visits``, ``visit_patients``
+        and ``visits_per_patient_year``. A column the ledger cannot inform is ``<NA>``.
+    n_rows
+        Data rows read (blank rows excluded).
+    n_matched, n_unmatched
+        Rows placed in a township / not placed (duplicates are neither).
+    unmatched
+        ``(spreadsheet row, reason)`` for every row not placed.
+    duplicates
+        ``(spreadsheet row, row of the first listing)`` for every repeated patient id.
+    coverage
+        Share of rows with a value, per ledger column (0.0 for a missing column).
+    located_by
+        How many rows were placed by ``coordinates``, ``township`` and ``address``.
+    eligibility, period_years
+        The rule and the follow-up period used.
+    warnings
+        Plausibility warnings (e.g. coordinates that look like GCJ-02).
+    """
+
+    source: str
+    aggregates: pd.DataFrame
+    n_rows: int
+    n_matched: int
+    n_unmatched: int
+    unmatched: tuple[tuple[int, str], ...]
+    duplicates: tuple[tuple[int, int], ...]
+    coverage: dict[str, float]
+    located_by: dict[str, int]
+    eligibility: Eligibility = field(default_factory=Eligibility)
+    period_years: float = 1.0
+    warnings: tuple[str, ...] = ()
+
+    def totals(self) -> pd.Series:
+        """Column totals of :attr:`aggregates` (counts only)."""
+        counts = [c for c in AGGREGATE_COLUMNS if c != "visits_per_patient_year"]
+        return self.aggregates[counts].sum(min_count=1)
+
+
+# --- headers and values ------------------------------------------------------------------
+_PAREN = re.compile(r"[（(][^）)]*[）)]")
+
+
+def _header_key(text: object) -> list[str]:
+    raw = str(text).strip()
+    squeezed = re.sub(r"\s+", "", raw)
+    return [k.lower() for k in (raw, squeezed, _PAREN.sub("", squeezed))]
+
+
+def _canonical_headers(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Rename headers to canonical ledger names, forgiving spaces, case and '(单位)' suffixes."""
+    lookup: dict[str, str] = {}
+    for f in LEDGER_SCHEMA.fields:
+        for key in (f.name, *f.aliases):
+            lookup.setdefault(key.lower(), f.name)
+    mapping: dict[object, str] = {}
+    for col in frame.columns:
+        hit = next((lookup[k] for k in _header_key(col) if k in lookup), None)
+        if hit is None:
+            continue
+        if hit in mapping.values():
+            msg = f"two columns both mean '{hit}'; keep only one of them"
+            raise InputError(msg, source=source, field=hit)
+        mapping[col] = hit
+    return frame.rename(columns=mapping)
+
+
+def _normalise_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Map the usual ways ledgers write grades, ages and states onto the schema's values."""
+    out = frame.copy()
+
+    def text(col: str) -> pd.Series:
+        return out[col].astype("string").str.strip()
+
+    if "status" in out:
+        s = text("status")
+        out["status"] = s.str.lower().map(lambda v: _STATUS_WORDS.get(v, v)
+                                          if isinstance(v, str) else v)
+    if "served" in out:
+        s = text("served")
+        out["served"] = s.map(lambda v: _SERVED_WORDS.get(v, v) if isinstance(v, str) else v)
+    for col, unit in (("risk_level", "级"), ("disability_grade", "级"), ("age", "岁")):
+        if col in out:
+            s = text(col).str.translate(_CN_DIGITS).str.removesuffix(unit).str.strip()
+            if col == "disability_grade":
+                s = s.where(~s.isin(["无", "none", "-"]), pd.NA)
+            out[col] = s
+    return out
+
+
+def _validate(frame: pd.DataFrame, source: str, rows: np.ndarray) -> pd.DataFrame:
+    """:func:`planning.model.validate` with cell values withheld from the message."""
+    try:
+        return validate(frame.reset_index(drop=True), LEDGER_SCHEMA, source=source)
+    except InputError as exc:
+        head, sep, why = exc.detail.rpartition(" but ")
+        detail = f"a value {why} (value withheld: patient data)" if sep and head.startswith(
+            "got ") else exc.detail
+        row = int(rows[exc.row]) if exc.row is not None else None
+        raise InputError(detail, source=source, row=row, field=exc.field) from None
+
+
+# --- pseudonymous ids --------------------------------------------------------------------
+def _salt(salt: bytes | str | None) -> bytes:
+    if salt is None:
+        env = os.environ.get("JINGKANG_LEDGER_SALT")
+        return env.encode() if env else secrets.token_bytes(16)
+    return salt.encode() if isinstance(salt, str) else bytes(salt)
+
+
+def pseudonymise(ids: pd.Series, salt: bytes | str | None = None) -> np.ndarray:
+    """Keyed BLAKE2b-128 hashes of normalised ids (strip, upper-case), as hex strings.
+
+    Parameters
+    ----------
+    ids
+        Patient ids.
+    salt
+        Key; defaults to ``$JINGKANG_LEDGER_SALT``, else a random per-call key (hashes are then
+        comparable only within one call).
+    """
+    key = _salt(salt)[:64]
+    norm = ids.astype("string").str.strip().str.upper().fillna("")
+    return np.array([hashlib.blake2b(v.encode(), key=key, digest_size=16).hexdigest()
+                     for v in norm.to_numpy(dtype=object)], dtype=object)
+
+
+# --- placing rows in townships -----------------------------------------------------------
+_SUFFIX = re.compile(r"(街道办事处|地区办事处|街道|地区|民族乡|街乡|苏木|镇|乡)$")
+_DISTRICT_SUFFIX = re.compile(r"(自治县|区|县|市|旗)$")
+
+
+def _variants(name: str, suffix: re.Pattern[str]) -> tuple[set[str], set[str]]:
+    """(full names, short names) under which a place may be written."""
+    name = re.sub(r"\s+", "", str(name))
+    base = _PAREN.sub("", name)
+    full = {v for v in (name, base) if v}
+    short = {s for s in (suffix.sub("", base),) if len(s) >= 2} - full
+    return full, short
+
+
+def _regex(words: set[str]) -> str:
+    escaped = sorted((re.sub(r"([\\.^$|?*+()\[\]{}])", r"\\\1", w) for w in words),
+                     key=len, reverse=True)
+    return "(?P<m>" + "|".join(escaped) + ")"
+
+
+def _search(text: pd.Series, words: set[str]) -> pd.Series:
+    """Leftmost (then longest) occurrence of any of ``words`` in each string (RE2, vectorised)."""
+    if not words or len(text) == 0:
+        return pd.Series(pd.NA, index=text.index, dtype="string")
+    arr = pa.array(text.astype("string").fillna("").to_numpy(dtype=object), type=pa.string())
+    found = pc.struct_field(pc.extract_regex(arr, _regex(words)), "m")
+    out = pd.Series(found.to_numpy(zero_copy_only=False), index=text.index, dtype="string")
+    return out.where(out.str.len() > 0)
+
+
+class _Gazetteer:
+    """Township and district names of a boundary layer, with their short forms."""
+
+    def __init__(self, units: gpd.GeoDataFrame) -> None:
+        self.unit_ids = units["unit_id"].astype("string").to_numpy(dtype=object)
+        districts = units["district"].astype("string").fillna("").to_numpy(dtype=object)
+        rows: list[tuple[str, int, str, int]] = []  # word, unit position, district, tier
+        for pos, name in enumerate(units["name"].astype("string").fillna("")):
+            full, short = _variants(name, _SUFFIX)
+            rows += [(w, pos, districts[pos], 0) for w in full]
+            rows += [(w, pos, districts[pos], 1) for w in short]
+        self.words = pd.DataFrame(rows, columns=["word", "unit", "district", "tier"])
+        self.full = set(self.words.loc[self.words["tier"] == 0, "word"])
+        self.short = set(self.words.loc[self.words["tier"] == 1, "word"])
+        self.district_of: dict[str, str] = {}
+        for d in set(districts) - {""}:
+            full, short = _variants(d, _DISTRICT_SUFFIX)
+            for w in full | short:
+                self.district_of.setdefault(w, d)
+
+    def district(self, text: pd.Series) -> pd.Series:
+        """Canonical district named in (or by) each string."""
+        hit = _search(text, set(self.district_of))
+        return hit.map(self.district_of.get, na_action="ignore").astype("string")
+
+    def resolve(self, word: pd.Series, district: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Unit position per row (−1 if none) and whether a found name was ambiguous."""
+        n = len(word)
+        unit = np.full(n, -1, dtype=np.int64)
+        ambiguous = np.zeros(n, dtype=bool)
+        has = word.notna().to_numpy()
+        if not has.any():
+            return unit, ambiguous
+        rows = pd.DataFrame({"row": np.flatnonzero(has), "word": word[has].to_numpy(),
+                             "want": district[has].to_numpy()})
+        cand = rows.merge(self.words[["word", "unit", "district"]].drop_duplicates(),
+                          on="word", how="inner")
+        cand = cand.drop_duplicates(["row", "unit"])
+        n_cand = cand.groupby("row")["unit"].transform("size")
+        # The district only disambiguates: it filters candidates when a name is ambiguous.
+        keep = (n_cand == 1) | (cand["district"] == cand["want"]).fillna(False)
+        chosen = cand[keep.to_numpy()]
+        count = chosen.groupby("row")["unit"].agg(["size", "first"])
+        ok = count[count["size"] == 1]
+        unit[ok.index.to_numpy()] = ok["first"].to_numpy()
+        multi = cand.loc[n_cand.to_numpy() > 1, "row"].unique()
+        ambiguous[multi] = unit[multi] < 0
+        return unit, ambiguous
+
+
+def _locate_points(lon: np.ndarray, lat: np.ndarray, units: gpd.GeoDataFrame,
+                   datum: str) -> np.ndarray:
+    x, y = crs_mod.to_wgs84_xy(lon, lat, datum)
+    pts = gpd.GeoDataFrame(geometry=shapely.points(x, y), crs=crs_mod.WGS84)
+    poly = gpd.GeoDataFrame({"unit": np.arange(len(units))}, geometry=units.geometry.values,
+                            crs=crs_mod.WGS84)
+    joined = gpd.sjoin(pts, poly, how="inner", predicate="intersects")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    unit = np.full(len(lon), -1, dtype=np.int64)
+    unit[joined.index.to_numpy()] = joined["unit"].to_numpy()
+    return unit
+
+
+# --- aggregation -------------------------------------------------------------------------
+def _visit_counts(clean: pd.DataFrame) -> pd.Series:
+    visits = clean["visits"].astype("Float64")
+    dates = clean["visit_dates"]
+    if dates.notna().any():
+        n_dates = dates.str.count(r"\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}").astype("Float64")
+        visits = visits.fillna(n_dates.where(dates.notna()))
+    return visits
+
+
+def _aggregate(clean: pd.DataFrame, unit: np.ndarray, units: gpd.GeoDataFrame,
+               present: set[str], eligibility: Eligibility, period_years: float) -> pd.DataFrame:
+    placed = unit >= 0
+    c = clean[placed]
+    status = c["status"]
+    home = (status == "home").fillna(True).to_numpy(dtype=bool)  # no status: listed at home
+    cols: dict[str, np.ndarray] = {
+        "records": np.ones(len(c), dtype=np.int64),
+        "patients": home,
+        "hospital": (status == "hospital").fillna(False).to_numpy(dtype=bool),
+    }
+    cols["patients_served"] = home & c["served"].fillna(False).to_numpy(dtype=bool)
+    age = c["age"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    risk = c["risk_level"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    grade = c["disability_grade"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    e = eligibility
+    ok = (age >= e.min_age) & (age <= e.max_age) & (risk <= e.max_risk)
+    if e.disability_grades is not None:
+        ok &= np.isin(grade, e.disability_grades) | (np.isnan(grade) & e.include_ungraded)
+    if e.require_home:
+        ok &= home
+    cols["eligible"] = ok
+    for k in RISK_LEVELS:
+        cols[f"risk_{k}"] = home & (risk == k)
+    cols["risk_unknown"] = home & np.isnan(risk)
+    for g in DISABILITY_GRADES:
+        cols[f"disability_{g}"] = home & (grade == g)
+    cols["disability_none"] = home & np.isnan(grade)
+    visits = _visit_counts(c).to_numpy(dtype=float, na_value=np.nan)
+    cols["visits"] = np.nan_to_num(visits)
+    cols["visit_patients"] = ~np.isnan(visits)
+    frame = pd.DataFrame({k: np.asarray(v, dtype=np.int64) if k != "visits" else v
+                          for k, v in cols.items()})
+    frame["unit_id"] = units["unit_id"].astype("string").to_numpy(dtype=object)[unit[placed]]
+    ids = pd.Index(units["unit_id"].astype("string"), name="unit_id")
+    agg = frame.groupby("unit_id").sum().reindex(ids, fill_value=0)
+    agg["visits"] = agg["visits"].round().astype(np.int64)
+    rate = (agg["visits"] / (agg["visit_patients"] * period_years)).where(
+        agg["visit_patients"] > 0)
+    out = agg.astype("Int64").assign(visits_per_patient_year=rate.astype("Float64"))
+    unknown: list[str] = []
+    if "served" not in present:
+        unknown.append("patients_served")
+    if not set(e.needs()) <= present:
+        unknown.append("eligible")
+    if "status" not in present:
+        unknown.append("hospital")
+    if "risk_level" not in present:
+        unknown += [f"risk_{k}" for k in RISK_LEVELS] + ["risk_unknown"]
+    if "disability_grade" not in present:
+        unknown += [f"disability_{g}" for g in DISABILITY_GRADES] + ["disability_none"]
+    if not {"visits", "visit_dates"} & present:
+        unknown += ["visits", "visit_patients", "visits_per_patient_year"]
+    for col in unknown:
+        out[col] = pd.NA
+    return out[list(AGGREGATE_COLUMNS)]
+
+
+# --- public API --------------------------------------------------------------------------
+def summarise_ledger(
+    table: pd.DataFrame,
+    units: gpd.GeoDataFrame,
+    *,
+    source: str = "ledger",
+    spreadsheet: bool = True,
+    datum: str = "wgs84",
+    rename: dict[str, str] | None = None,
+    eligibility: Eligibility | None = None,
+    period_years: float = 1.0,
+    salt: bytes | str | None = None,
+    on_duplicate: Literal["report", "error"] = "report",
+) -> LedgerSummary:
+    """Validate a ledger table, place each patient in a township and count per township.
+
+    Parameters
+    ----------
+    table
+        The ledger as read (one row per patient; any of the headers in :data:`LEDGER_SCHEMA`).
+        An integer index is taken as the row's position below the header (blank rows
+        skipped), as :mod:`planning.io` readers produce; it is not modified.
+    units
+        Validated township polygons (``unit_id``, ``name``, ``district``, geometry, EPSG:4326).
+    source
+        File name for messages.
+    spreadsheet
+        Number rows as a spreadsheet does (header = row 1).
+    datum
+        What ``lon``/``lat`` really are: ``"wgs84"``, ``"gcj02"`` or ``"bd09"``.
+    rename
+        Map the file's headers to canonical ones, e.g. ``{"编号2": "patient_id"}``.
+    eligibility
+        Station intake rule (default :class:`Eligibility`).
+    period_years
+        Length of the follow-up period the visit counts cover.
+    salt
+        Key for the id hashes used to find duplicates (see :func:`pseudonymise`).
+    on_duplicate
+        ``"report"`` counts a repeated id once and lists the rows; ``"error"`` refuses the file.
+
+    Returns
+    -------
+    LedgerSummary
+
+    Raises
+    ------
+    InputError
+        On the first invalid cell (file, row, field; the value is withheld), a missing id column,
+        no way to locate patients, swapped coordinates or (with ``on_duplicate="error"``) a
+        repeated id.
+    """
+    eligibility = eligibility or Eligibility()
+    if period_years <= 0:
+        msg = f"period_years must be positive, got {period_years}"
+        raise InputError(msg, source=source, field="period_years")
+    n = len(table)
+    index = table.index
+    base = (np.asarray(index, dtype=np.int64) if pd.api.types.is_integer_dtype(index.dtype)
+            and index.is_unique else np.arange(n))
+    rows = base + 2 if spreadsheet else base
+    frame = table.rename(columns=rename) if rename else table
+    frame = _canonical_headers(frame, source)
+    present = {f.name for f in LEDGER_SCHEMA.fields if f.name in frame.columns}
+    if not ({"lon", "lat"} <= present or {"township", "address"} & present):
+        found = ", ".join(map(str, frame.columns)) or "none"
+        msg = ("no way to place patients in townships: expected 经度/纬度 (lon/lat), a "
+               f"街道/乡镇 (township) column or 住址 (address); found: {found}")
+        raise InputError(msg, source=source, field="address")
+    clean = _validate(_normalise_values(frame), source, rows)
+    coverage = {f.name: float(clean[f.name].notna().mean()) if f.name in present else 0.0
+                for f in LEDGER_SCHEMA.fields}
+
+    lon = clean["lon"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    lat = clean["lat"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    has_xy = ~(np.isnan(lon) | np.isnan(lat))
+    swapped = has_xy & (lon < lat) & (lat > 60)
+    if swapped.any():
+        msg = ("longitude smaller than latitude (value withheld: patient data): are the "
+               "longitude and latitude columns swapped?")
+        raise InputError(msg, source=source, row=int(rows[np.argmax(swapped)]), field="lon")
+
+    hashed = pseudonymise(clean["patient_id"], salt)
+    codes, _ = pd.factorize(hashed)
+    _, first = np.unique(codes, return_index=True)
+    dup = first[codes] != np.arange(n)
+    duplicates = tuple(zip(rows[dup].tolist(), rows[first[codes[dup]]].tolist(), strict=True))
+    del hashed, codes
+    if duplicates and on_duplicate == "error":
+        row, first_row = duplicates[0]
+        msg = f"the patient id repeats the one in row {first_row}; ids must be unique"
+        raise InputError(msg, source=source, row=row, field="patient_id")
+
+    gaz = _Gazetteer(units)
+    unit = np.full(n, -1, dtype=np.int64)
+    reason = np.full(n, "nothing", dtype=object)
+    located_by = {"coordinates": 0, "township": 0, "address": 0}
+    warnings: list[str] = []
+    todo = ~dup
+    if (has_xy & todo).any():
+        sel = has_xy & todo
+        unit[sel] = _locate_points(lon[sel], lat[sel], units, datum)
+        reason[sel & (unit < 0)] = "outside"
+        located_by["coordinates"] = int((unit[sel] >= 0).sum())
+        if datum.lower().replace("-", "") == "wgs84":
+            pts = gpd.GeoSeries(shapely.points(lon[sel], lat[sel]), crs=crs_mod.WGS84)
+            warn = detect_gcj02_offset(pts, units)
+            if warn is not None:
+                warnings.append(str(warn))
+    district = (clean["district"].astype("string") if "district" in present
+                else pd.Series(pd.NA, index=clean.index, dtype="string"))
+    if "district" in present:
+        district = district.map(gaz.district_of.get, na_action="ignore").astype("string")
+    for col, how in (("township", "exact"), ("address", "search")):
+        sel = todo & (unit < 0) & clean[col].notna().to_numpy()
+        if col not in present or not sel.any():
+            continue
+        text = clean.loc[sel, col].str.replace(r"\s+", "", regex=True)
+        if how == "exact":
+            word = text.where(text.isin(gaz.full | gaz.short))
+        else:
+            word = _search(text, gaz.full)
+            rest = word.isna()
+            if rest.any():
+                word[rest] = _search(text[rest], gaz.short)
+        want = district[sel]
+        if how == "search":
+            want = want.fillna(gaz.district(text))
+        found, ambiguous = gaz.resolve(word, want)
+        idx = np.flatnonzero(sel)
+        unit[idx] = found
+        miss = "no_township" if how == "exact" else "no_address_match"
+        reason[idx[found < 0]] = np.where(ambiguous[found < 0], "ambiguous", miss)
+        located_by[col] = int((found >= 0).sum())
+
+    not_placed = todo & (unit < 0)
+    unmatched = tuple(zip(rows[not_placed].tolist(),
+                          [REASONS[r] for r in reason[not_placed]], strict=True))
+    aggregates = _aggregate(clean, np.where(todo, unit, -1), units, present, eligibility,
+                            period_years)
+    log.info("ledger %s: %d rows, %d placed, %d not placed, %d duplicates", source, n,
+             int((unit >= 0).sum()), len(unmatched), len(duplicates))
+    return LedgerSummary(
+        source=source, aggregates=aggregates, n_rows=n, n_matched=int((todo & (unit >= 0)).sum()),
+        n_unmatched=len(unmatched), unmatched=unmatched, duplicates=duplicates,
+        coverage=coverage, located_by=located_by, eligibility=eligibility,
+        period_years=period_years, warnings=tuple(warnings),
+    )
+
+
+def read_ledger(
+    file: str | Path | IO[bytes],
+    units: gpd.GeoDataFrame,
+    *,
+    name: str | None = None,
+    sheet: str | int | None = None,
+    **options,
+) -> LedgerSummary:
+    """Read a ledger file (.csv UTF-8/GBK, .xlsx) and summarise it per township.
+
+    Parameters
+    ----------
+    file
+        Path or binary file object (e.g. a Streamlit upload, with ``name``).
+    units
+        Validated township polygons.
+    name
+        File name for messages and format detection when ``file`` is a stream.
+    sheet
+        Excel sheet (name or 0-based position).
+    **options
+        Passed to :func:`summarise_ledger` (``datum``, ``rename``, ``eligibility``,
+        ``period_years``, ``salt``, ``on_duplicate``).
+
+    Returns
+    -------
+    LedgerSummary
+        Township counts only; the rows read are discarded when this function returns.
+    """
+    if isinstance(file, str | Path):
+        path = Path(file)
+        if not path.exists():
+            msg = "file not found"
+            raise InputError(msg, source=str(path))
+        source, data = name or path.name, path.read_bytes()
+    else:
+        data = file.read()
+        source = name or Path(getattr(file, "name", "") or "upload").name
+    suffix = Path(source).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        msg = f"unsupported ledger type {suffix or '(none)'}; expected one of " + ", ".join(
+            TABLE_SUFFIXES)
+        raise InputError(msg, source=source)
+    table = _read_table(data, None, source, suffix, sheet)
+    return summarise_ledger(table, units, source=source, spreadsheet=True, **options)
+
+
+def apply_to_units(units: gpd.GeoDataFrame, summary: LedgerSummary) -> gpd.GeoDataFrame:
+    """A new townships table with ``patients``, ``patients_served`` and ``eligible`` from a ledger.
+
+    Townships the summary does not know get ``<NA>``; counts the ledger cannot inform (e.g. no
+    ``是否接受社区康复`` column) are ``<NA>``. The result passes
+    :func:`planning.model.make_dataset`.
+
+    Raises
+    ------
+    InputError
+        If the summary placed patients in townships that ``units`` lacks (it was built on
+        another boundary layer).
+    """
+    agg = summary.aggregates
+    ids = units["unit_id"].astype("string")
+    foreign = agg.index[~agg.index.isin(ids) & (agg["records"] > 0).to_numpy()]
+    if len(foreign):
+        msg = (f"the ledger summary has patients in township {foreign[0]!r}, which this "
+               "boundary layer lacks; summarise the ledger against these townships")
+        raise InputError(msg, source=summary.source, field="unit_id")
+    out = units.copy()
+    for col in ("patients", "patients_served", "eligible"):
+        out[col] = pd.array(ids.map(agg[col]).to_numpy(dtype=object, na_value=pd.NA),
+                            dtype="Int64")
+    return out

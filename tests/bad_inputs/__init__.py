@@ -1,0 +1,1 @@
+"""Bad-input corpus: small fixture files beside this module; large ones come from :mod:`make`."""
