@@ -37,7 +37,7 @@ for layer, exc in errors.items():
     st.error(f"❌ {t(f'upload_{layer}', lang)} — {exc}")
 for layer, gdf in results.items():
     st.success(f"✅ {t(f'upload_{layer}', lang)} — {len(gdf)} {t('rows_ok', lang)}")
-    st.dataframe(gdf.drop(columns="geometry").head(50), use_container_width=True)
+    st.dataframe(gdf.drop(columns="geometry").head(50), width="stretch")
 
 if results and not errors:
     try:

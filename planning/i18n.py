@@ -38,6 +38,28 @@ TEXT: dict[str, tuple[str, str]] = {
         "Toggle layers top right. Townships with fewer patients than the threshold show '<5' and "
         "are left out of the heat layer. Search a township top left.",
     ),
+    "profile": ("政策文件", "Policy profile"),
+    "custom_profile": ("上传自定义规则 (YAML)", "Upload a custom profile (YAML)"),
+    "milestone_year": ("目标年份", "Milestone year"),
+    "compliance_title": ("合规检查", "Compliance"),
+    "compliance_caption": (
+        "逐条对照政策文件；每条未达标结果标明所依据的文件与条款。无法评估的规则会说明原因，"
+        "不会被当作达标。",
+        "Every rule of the chosen document; each failure names the document and clause it "
+        "breaks. Rules that cannot be assessed say why; they never count as passed.",
+    ),
+    "fails": ("未达标", "Failures"),
+    "passes": ("达标", "Passed"),
+    "not_assessable": ("无法评估", "Not assessable"),
+    "findings": ("检查结果", "Findings"),
+    "status_filter": ("结果筛选", "Filter by result"),
+    "rule_filter": ("规则筛选", "Filter by rule"),
+    "by_district": ("分区汇总", "Summary by district"),
+    "by_rule": ("分规则汇总", "Summary by rule"),
+    "milestones": ("阶段目标对照", "Milestone targets side by side"),
+    "drilldown": ("街乡详情", "Township drill-down"),
+    "pick_township": ("选择街乡", "Pick a township"),
+    "download_workbook": ("下载合规检查工作簿 (Excel)", "Download compliance workbook (Excel)"),
     "data_title": ("数据", "Data"),
     "data_caption": (
         "上传边界、设施（GeoJSON / GeoPackage / 压缩Shapefile / CSV / Excel）。先逐行校验，"

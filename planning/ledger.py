@@ -102,6 +102,7 @@ LEDGER_SCHEMA = Schema(
 )
 
 RISK_LEVELS = tuple(range(6))
+_DATUM_SAMPLE = 20_000  # points tested for a GCJ-02/BD-09 shift
 DISABILITY_GRADES = (1, 2, 3, 4)
 
 #: Columns of :attr:`LedgerSummary.aggregates`, one row per township.
@@ -225,26 +226,29 @@ def _canonical_headers(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     return frame.rename(columns=mapping)
 
 
+def _map_unique(s: pd.Series, func) -> pd.Series:
+    """Apply ``func`` once per distinct non-missing value (ledger columns repeat few values)."""
+    uniq = s.dropna().unique()
+    return s.map(dict(zip(uniq, map(func, uniq), strict=True)), na_action="ignore")
+
+
+def _grade(text: str, unit: str) -> str | None:
+    v = text.strip().translate(_CN_DIGITS).removesuffix(unit).strip()
+    return None if v.lower() in ("无", "none", "-", "") else v
+
+
 def _normalise_values(frame: pd.DataFrame) -> pd.DataFrame:
     """Map the usual ways ledgers write grades, ages and states onto the schema's values."""
     out = frame.copy()
-
-    def text(col: str) -> pd.Series:
-        return out[col].astype("string").str.strip()
-
     if "status" in out:
-        s = text("status")
-        out["status"] = s.str.lower().map(lambda v: _STATUS_WORDS.get(v, v)
-                                          if isinstance(v, str) else v)
+        out["status"] = _map_unique(out["status"].astype("string"),
+                                    lambda v: _STATUS_WORDS.get(v.strip().lower(), v))
     if "served" in out:
-        s = text("served")
-        out["served"] = s.map(lambda v: _SERVED_WORDS.get(v, v) if isinstance(v, str) else v)
+        out["served"] = _map_unique(out["served"].astype("string"),
+                                    lambda v: _SERVED_WORDS.get(v.strip(), v))
     for col, unit in (("risk_level", "级"), ("disability_grade", "级"), ("age", "岁")):
         if col in out:
-            s = text(col).str.translate(_CN_DIGITS).str.removesuffix(unit).str.strip()
-            if col == "disability_grade":
-                s = s.where(~s.isin(["无", "none", "-"]), pd.NA)
-            out[col] = s
+            out[col] = _map_unique(out[col].astype("string"), lambda v, u=unit: _grade(v, u))
     return out
 
 
@@ -551,8 +555,11 @@ def summarise_ledger(
         reason[sel & (unit < 0)] = "outside"
         located_by["coordinates"] = int((unit[sel] >= 0).sum())
         if datum.lower().replace("-", "") == "wgs84":
-            pts = gpd.GeoSeries(shapely.points(lon[sel], lat[sel]), crs=crs_mod.WGS84)
-            warn = detect_gcj02_offset(pts, units)
+            idx = np.flatnonzero(sel)
+            if len(idx) > _DATUM_SAMPLE:
+                idx = np.random.default_rng(0).choice(idx, _DATUM_SAMPLE, replace=False)
+            pts = gpd.GeoSeries(shapely.points(lon[idx], lat[idx]), crs=crs_mod.WGS84)
+            warn = detect_gcj02_offset(pts, units, sample=_DATUM_SAMPLE)
             if warn is not None:
                 warnings.append(str(warn))
     district = (clean["district"].astype("string") if "district" in present

@@ -389,6 +389,75 @@ def planner_map(
     return make_offline(m)
 
 
+STATUS_COLOURS = {"pass": "#1a9850", "fail": "#d73027", "not_assessable": "#bdbdbd"}
+STATUS_LABELS = {
+    "zh": {"pass": "达标", "fail": "未达标", "not_assessable": "无法评估"},
+    "en": {"pass": "pass", "fail": "fail", "not_assessable": "not assessable"},
+}
+
+
+def compliance_map(
+    dataset: Dataset,
+    findings,
+    *,
+    district: str | None = None,
+    lang: str = "zh",
+    settings: Settings = DEFAULT,
+) -> folium.Map:
+    """Townships and stations coloured by their worst finding; a township takes the worst of
+    its own findings and those of the stations inside it."""
+    import pandas as pd
+
+    from planning.rules import worst_status
+
+    ds = dataset.subset([district]) if district else dataset
+    zh = lang == "zh"
+    labels = STATUS_LABELS["zh" if zh else "en"]
+    worst = worst_status(findings)
+    rank = {"pass": 0, "not_assessable": 1, "fail": 2}
+    fac = ds.facilities.assign(_status=ds.facilities["facility_id"].map(worst))
+    fac_rank = fac["_status"].map(rank).groupby(fac["unit_id"]).max()
+    own = ds.units["unit_id"].map(worst).map(rank)
+    combined = pd.concat([own, ds.units["unit_id"].map(fac_rank)], axis=1).max(axis=1)
+    status = combined.map({v: k for k, v in rank.items()}).fillna("not_assessable")
+    fails = findings[findings["status"] == "fail"].groupby("entity_id")["rule_id"].agg(
+        lambda s: ", ".join(dict.fromkeys(s)))
+    units = ds.units.assign(
+        _fill=status.map(STATUS_COLOURS).to_numpy(),
+        status=status.map(labels).to_numpy(),
+        failed=ds.units["unit_id"].map(fails).fillna("").to_numpy(),
+    )
+    m = new_map(tuple(ds.units.total_bounds), settings=settings)
+    add_polygons(m, ds.districts, name="区界" if zh else "Districts", fields=["name"],
+                 aliases=["区" if zh else "District"], colour="#222222", weight=2.5,
+                 fill_opacity=0.0)
+    add_polygons(
+        m, units, name="街乡（最差结果）" if zh else "Townships (worst finding)",
+        fields=["name", "district", "status", "failed"],
+        aliases=(["街道/乡镇", "区", "结果", "未达标规则"] if zh else
+                 ["Township", "District", "Result", "Failed rules"]),
+        colour="#555555", weight=0.7, fill_opacity=0.45, fill_column="_fill",
+    )
+    st = fac[fac["kind"] == "rehab_station"]
+    group = folium.FeatureGroup(name=("驿站（最差结果）" if zh else "Stations (worst finding)"))
+    for _, row in st.iterrows():
+        s = row["_status"] if isinstance(row["_status"], str) else "not_assessable"
+        failed = fails.get(row["facility_id"], "")
+        folium.CircleMarker(
+            location=(row.geometry.y, row.geometry.x), radius=6, color="#ffffff", weight=1,
+            fill=True, fill_color=STATUS_COLOURS[s], fill_opacity=0.95,
+            tooltip=html.escape(f"{row['name']} — {labels[s]}" + (f": {failed}" if failed
+                                                                  else "")),
+            popup=folium.Popup(facility_popup(row, lang=lang), max_width=300),
+            class_name=f"station-{s}",
+        ).add_to(group)
+    group.add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
+    add_legend(m, [(STATUS_COLOURS[k], labels[k]) for k in ("fail", "not_assessable", "pass")],
+               title="合规" if zh else "Compliance")
+    return make_offline(m)
+
+
 def map_html(m: folium.Map) -> str:
     """The standalone, offline HTML document of a map."""
     return m.get_root().render()

@@ -23,8 +23,10 @@ Canonical tables (all geometries in EPSG:4326):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -472,6 +474,16 @@ class Dataset:
     @property
     def is_synthetic(self) -> bool:
         return bool(self.synthetic)
+
+    @cached_property
+    def token(self) -> str:
+        """A content hash identifying this dataset (for caches keyed by data, not identity)."""
+        h = hashlib.sha1(self.name.encode("utf-8"))
+        for layer in (self.districts, self.units, self.facilities):
+            attrs = layer.drop(columns=layer.geometry.name)
+            h.update(pd.util.hash_pandas_object(attrs.astype(str), index=False).to_numpy())
+            h.update(b"".join(shapely.to_wkb(np.asarray(layer.geometry.values))))
+        return h.hexdigest()[:16]
 
     def stations(self) -> gpd.GeoDataFrame:
         """Community rehab stations (康复驿站) only."""

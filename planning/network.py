@@ -530,6 +530,12 @@ def routing_network(G: nx.MultiDiGraph, *, weight: str = "travel_time") -> Routi
     if straight.any():
         pairs = np.stack([xy[tails[straight]], xy[heads[straight]]], axis=1)
         geoms[straight] = shapely.linestrings(pairs)
+    # isochrones cut edges from the head end: make every geometry run tail -> head
+    start = shapely.get_point(geoms, 0)
+    flipped = shapely.distance(start, shapely.points(xy[heads])) < shapely.distance(
+        start, shapely.points(xy[tails])
+    )
+    geoms[flipped] = shapely.reverse(geoms[flipped])
     return RoutingNetwork.from_arrays(
         xy, tails, heads, seconds / 60.0, crs=crs, node_ids=node_ids, edge_geoms=geoms,
         mode=str(G.graph.get("jingkang_mode", "drive")), key=str(G.graph.get("jingkang_key", "")),

@@ -46,7 +46,7 @@ from planning.policies.metrics import (
 __all__ = [
     "EXTRA_FIGURES", "FINDING_COLUMNS", "METRICS", "Metric", "Summary", "eligible_counts",
     "evaluate", "list_profiles", "load_profile", "milestone_view", "profile_text",
-    "register_metric", "summarise",
+    "register_metric", "summarise", "township_drilldown", "worst_status",
 ]
 
 #: Columns of the findings table, in order.
@@ -318,3 +318,18 @@ def eligible_counts(ledger_df: pd.DataFrame, profile: Profile | str | Path,
         msg = f"profile {prof.name!r} defines no eligibility criteria"
         raise InputError(msg, source=prof.source, field="eligibility")
     return count_eligible(ledger_df, prof.eligibility, by=by)
+
+
+def township_drilldown(findings: pd.DataFrame, dataset: Dataset, unit_id: str) -> pd.DataFrame:
+    """Findings of one township and of every facility inside it (for the app's drill-down)."""
+    inside = dataset.facilities.loc[dataset.facilities["unit_id"] == unit_id, "facility_id"]
+    keep = (findings["entity_id"] == unit_id) | findings["entity_id"].isin(set(inside))
+    return findings[keep].sort_values(["entity_type", "entity_id", "rule_id"]).reset_index(
+        drop=True)
+
+
+def worst_status(findings: pd.DataFrame) -> pd.Series:
+    """Worst status per entity id (fail > not_assessable > pass)."""
+    rank = findings["status"].map({"pass": 0, "not_assessable": 1, "fail": 2})
+    worst = rank.groupby(findings["entity_id"]).max()
+    return worst.map({0: "pass", 1: "not_assessable", 2: "fail"})

@@ -70,3 +70,46 @@ def extra_map_layers(lang: str) -> list:
                     "suggested": ("建议新址", "Suggested sites")}[label][lang == "en"]
             layers.append(folium.GeoJson(data, name=name))
     return layers
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def findings_for(token: str, _dataset: Dataset, profile: str, year: int | None,
+                 _profile_obj=None):
+    """Cached findings table, keyed by dataset content token, profile and year."""
+    from planning import rules
+
+    return rules.evaluate(_dataset, _profile_obj or profile, year=year)
+
+
+def profile_picker(lang: str):
+    """Sidebar: policy profile (packaged or an uploaded YAML) and milestone year.
+
+    Returns (profile name, Profile object, year).
+    """
+    from planning import rules
+    from planning.errors import InputError
+
+    names = rules.list_profiles()
+    default = names.index("beijing-2018") if "beijing-2018" in names else 0
+    name = st.sidebar.selectbox(t("profile", lang), names, index=default, key="profile")
+    custom = st.sidebar.file_uploader(t("custom_profile", lang), type=["yaml", "yml"],
+                                      key="profile_upload")
+    profile = rules.load_profile(name)
+    if custom is not None:
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / custom.name
+            path.write_bytes(custom.getvalue())
+            try:
+                profile = rules.load_profile(path)
+                name = f"{custom.name}"
+            except InputError as exc:
+                st.sidebar.error(str(exc))
+    years = list(profile.milestones)
+    year = None
+    if years:
+        year = st.sidebar.selectbox(t("milestone_year", lang), years, index=len(years) - 1,
+                                    key="milestone_year")
+    return name, profile, year

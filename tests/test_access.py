@@ -289,7 +289,13 @@ def test_unreachable_and_flagged_demand_gets_zero_access(directed: network.Routi
     assert a[1] == 0 and a[0] == pytest.approx(5 / 100)
 
 
-@pytest.mark.skipif(not WUDAOKOU.is_file(), reason=f"shared OSM data not found at {WUDAOKOU}")
+needs_wudaokou = pytest.mark.skipif(
+    not WUDAOKOU.is_file(), reason=f"shared data not found at {WUDAOKOU} (JINGKANG_SHARED_DATA)"
+)
+
+
+@pytest.mark.shared
+@needs_wudaokou
 def test_wudaokou_matrix_matches_networkx(tmp_path: Path) -> None:
     G = network.graph_from_osm_xml(WUDAOKOU, mode="drive", settings=Settings(cache_dir=tmp_path))
     net = network.routing_network(G)
@@ -304,3 +310,23 @@ def test_wudaokou_matrix_matches_networkx(tmp_path: Path) -> None:
         np.testing.assert_allclose(m.values[i], expected, rtol=1e-5)
     back = access.travel_time_matrix(net, _points(net.xy[s_nodes]), demand)
     assert not np.allclose(back.values.T, m.values)  # one-way streets: there ≠ back
+
+
+@pytest.mark.shared
+@needs_wudaokou
+def test_wudaokou_walk_isochrones_are_nested_and_bounded(tmp_path: Path) -> None:
+    """Walking at 4.5 km/h covers at most 75 m/min, so the T-minute isochrone lies within a disc
+    of radius 75·T + b around the station (b = 100 m buffer): ≤ π·850² m² = 2.27 km² for 10 min.
+    """
+    G = network.graph_from_osm_xml(WUDAOKOU, mode="walk", settings=Settings(cache_dir=tmp_path))
+    net = network.routing_network(G)
+    centre = np.argmin(np.linalg.norm(net.xy - net.xy.mean(axis=0), axis=1))
+    station = _points(net.xy[[centre]] + 30.0, crs=net.crs, name=["站"]).to_crs("EPSG:4326")
+    iso = access.isochrones(net, station, minutes=(5, 10), station_id="name")
+    assert not iso["flagged"].any() and iso["snap_m"].iloc[0] < 50
+    assert 0 < iso["area_km2"].iloc[0] < iso["area_km2"].iloc[1] < np.pi * 0.85**2
+    metric = iso.to_crs(net.crs)
+    assert metric.geometry.iloc[1].buffer(1).contains(metric.geometry.iloc[0])
+    far = shapely.Point(net.xy[0]).distance(metric.geometry.iloc[1])
+    reach = access.travel_time_matrix(net, _points(net.xy[[0]], crs=net.crs), station)
+    assert (far > 0) == (reach.values[0, 0] > 10)  # a node outside the polygon is > 10 min away

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,12 +27,19 @@ def _shared_data() -> Path:
 
 WUDAOKOU = _shared_data() / "osm" / "beijing-wudaokou.osm"
 SHENZHEN = _shared_data() / "osm" / "shenzhen-futian-nanshan" / "ShenZhen.graphml"
-needs_wudaokou = pytest.mark.skipif(
-    not WUDAOKOU.is_file(), reason=f"shared OSM data not found at {WUDAOKOU} (JINGKANG_SHARED_DATA)"
-)
-needs_shenzhen = pytest.mark.skipif(
-    not SHENZHEN.is_file(), reason=f"shared GraphML not found at {SHENZHEN} (JINGKANG_SHARED_DATA)"
-)
+
+
+def _needs(path: Path) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    reason = f"shared data not found at {path} (set JINGKANG_SHARED_DATA or add ../shared/data)"
+
+    def mark(test: Callable[..., None]) -> Callable[..., None]:
+        return pytest.mark.shared(pytest.mark.skipif(not path.is_file(), reason=reason)(test))
+
+    return mark
+
+
+needs_wudaokou = _needs(WUDAOKOU)
+needs_shenzhen = _needs(SHENZHEN)
 
 
 @pytest.fixture(autouse=True)

@@ -123,6 +123,26 @@ def test_pmedian_locked_excluded_match_brute_force(n, m, seed):
     assert np.all(res.assignment[:, None] != m - 1)
 
 
+@pytest.mark.parametrize("single_source", [False, True])
+def test_deepening_from_one_option_per_demand_stays_exact(monkeypatch, single_source):
+    """The nearest-options relaxation must deepen until no fallback is used."""
+    cost, w = instance(12, 7, 2)
+    monkeypatch.setattr(PMedian, "start_depth", 1)
+    monkeypatch.setattr(CapacitatedPMedian, "start_depth", 1)
+    best = min(median_value(cost, w, s) for s in subsets(7, 2))
+    assert close(PMedian.from_cost_matrix(cost, w, p=2).solve().objective, best)
+    caps = np.full(7, np.ceil(w.sum() / 2) + 2)
+    res = CapacitatedPMedian.from_cost_matrix(
+        cost, w, p=2, capacities=caps, single_source=single_source
+    ).solve()
+    assert res.status == "optimal"
+    best = min(transport(cost, w, w, caps, s) for s in subsets(7, 2))
+    if single_source:
+        assert res.objective >= best - 1e-9
+    else:
+        assert close(res.objective, best)
+
+
 @pytest.mark.parametrize(("n", "m", "seed"), SIZES)
 def test_pcenter_matches_brute_force(n, m, seed):
     cost, w = instance(n, m, seed)

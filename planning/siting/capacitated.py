@@ -8,6 +8,7 @@ carries the shares in ``allocation``; ``assignment`` then names the largest shar
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, Unpack
 
 import numpy as np
@@ -76,18 +77,27 @@ class _Capacitated(SitingModel):
         y_pos: np.ndarray,
         row_kind: str,
         cost: np.ndarray,
+        fallback: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> int:
         """Add ``x`` for the pairs ``(rows, cols)`` with assignment and capacity rows.
 
         ``y_pos[j]`` is the variable index of ``y_j`` (``-1`` for a site open for sure).
-        Returns the index of the first ``x``.
+        ``fallback`` ``(rows, costs)`` adds capacity-free columns to those assignment rows
+        (right after the ``x``). Returns the index of the first ``x``.
         """
         n_pairs = rows.size
         x0 = prog.add_vars(n_pairs, cost=cost, integer=self.single_source)
         xi = x0 + np.arange(n_pairs)
         n = self.cost.shape[0]
         lo = self.reach.astype(np.float64) if row_kind == "eq" else -np.inf
-        prog.add_rows(n, rows, xi, 1.0, lo, 1.0)
+        if fallback is None:
+            prog.add_rows(n, rows, xi, 1.0, lo, 1.0)
+        else:
+            f0 = prog.add_vars(fallback[0].size, cost=fallback[1])
+            fi = f0 + np.arange(fallback[0].size)
+            prog.add_rows(
+                n, np.concatenate([rows, fallback[0]]), np.concatenate([xi, fi]), 1.0, lo, 1.0
+            )
         sites, site_row = np.unique(cols, return_inverse=True)
         q = self.demand[rows]
         var = y_pos[sites]
@@ -191,6 +201,7 @@ class CapacitatedPMedian(_Capacitated):
     """
 
     name = "capacitated-p-median"
+    start_depth: int | None = None  # options per demand point in the first round (None: auto)
 
     @classmethod
     def from_cost_matrix(
@@ -245,7 +256,44 @@ class CapacitatedPMedian(_Capacitated):
         return 4 * self.pair_row.size
 
     def _exact(self, time_limit: float, mip_gap: float) -> Exact:
-        return self._exact_capacitated(time_limit, mip_gap, "eq", self._pair_cost())
+        """Solve on each demand point's nearest options, deepening where a fallback is used.
+
+        Each row keeps its ``depth`` cheapest pairs plus a fallback column priced at the next
+        one and using no capacity. That is a relaxation of the full model (its bound is valid);
+        when no fallback is used its solution is feasible for the full model, hence optimal.
+        """
+        deadline = time.perf_counter() + time_limit
+        nf, n = self.rules.free.size, self.cost.shape[0]
+        pc = self._pair_cost()
+        order = np.lexsort((pc, self.pair_row))
+        rows, cols, pc = self.pair_row[order], self.pair_col[order], pc[order]
+        count = np.bincount(rows, minlength=n)
+        first = np.concatenate([[0], np.cumsum(count)[:-1]])
+        rank = np.arange(rows.size) - first[rows]
+        k = max((self.rules.k or 0) + int(self.rules.forced.sum()), 1)
+        start = self.start_depth or int(np.ceil(3 * count.max(initial=0) / k)) + 3
+        depth = np.minimum(count, start)
+        while True:
+            use = rank < depth[rows]
+            short = np.flatnonzero(depth < count)
+            nxt = pc[first[short] + depth[short]]
+            prog = _y_program(self)
+            x0 = self._build(prog, rows[use], cols[use], self._y_pos(), "eq", pc[use], (short, nxt))
+            left = max(deadline - time.perf_counter(), 1e-3)
+            x, bound, optimal = self._run(prog, left, mip_gap)
+            if x is None:
+                return Exact(None, bound, optimal)
+            n_use = int(use.sum())
+            sol = Solution(
+                self._open_mask(x[:nf]), x=self._shares(x[x0 : x0 + n_use], rows[use], cols[use])
+            )
+            used = short[x[x0 + n_use : x0 + n_use + short.size] > 1e-6]
+            if not used.size or not optimal or time.perf_counter() >= deadline:
+                if used.size:  # keep the sites, allocate over all pairs
+                    left = max(deadline - time.perf_counter(), 1.0)
+                    sol = self._allocate(sol.open, "eq", 1.0, left)
+                return Exact(sol, bound, optimal and not used.size)
+            depth[used] = np.minimum(count[used], 2 * depth[used] + 1)
 
     def _heuristic(self) -> Solution | None:
         rules = self.rules

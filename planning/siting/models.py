@@ -290,6 +290,7 @@ class PMedian(SitingModel):
     """
 
     name = "p-median"
+    start_depth: int | None = None  # options per demand point in the first round (None: auto)
 
     @classmethod
     def from_cost_matrix(
@@ -383,7 +384,7 @@ class PMedian(SitingModel):
     def _exact(self, time_limit: float, mip_gap: float) -> Exact:
         deadline = time.perf_counter() + time_limit
         nf = self.rules.free.size
-        start = int(np.ceil(2 * nf / max(self.rules.k or 1, 1))) + 3
+        start = self.start_depth or int(np.ceil(2 * nf / max(self.rules.k or 1, 1))) + 3
         depth = np.minimum(self.count, start)
         while True:
             prog, relaxed, f0 = self._program(depth)

@@ -1,0 +1,74 @@
+"""Compliance page: findings by rule and clause, map by worst finding, drill-down, workbook."""
+
+from __future__ import annotations
+
+import io
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from planning import maps, rules, workbook
+from planning.i18n import t
+from planning.ui import findings_for, profile_picker, settings, sidebar
+
+st.set_page_config(page_title="合规 Compliance", layout="wide")
+lang, dataset, district = sidebar()
+name, profile, year = profile_picker(lang)
+st.title(t("compliance_title", lang))
+st.caption(t("compliance_caption", lang))
+
+findings = findings_for(dataset.token, dataset, name, year, _profile_obj=profile)
+view = findings[findings["district"].eq(district).fillna(False)
+                | findings["district"].isna()] if district else findings
+counts = view["status"].value_counts()
+c1, c2, c3 = st.columns(3)
+c1.metric(t("fails", lang), int(counts.get("fail", 0)))
+c2.metric(t("passes", lang), int(counts.get("pass", 0)))
+c3.metric(t("not_assessable", lang), int(counts.get("not_assessable", 0)))
+
+fmap = maps.compliance_map(dataset, findings, district=district, lang=lang, settings=settings())
+st_folium(fmap, height=520, use_container_width=True, returned_objects=[], key="compliance_map")
+
+title = "title_zh" if lang == "zh" else "title_en"
+st.subheader(t("findings", lang))
+f1, f2 = st.columns(2)
+statuses = f1.multiselect(t("status_filter", lang), ["fail", "not_assessable", "pass"],
+                          default=["fail", "not_assessable"], key="status_filter")
+rule_ids = f2.multiselect(t("rule_filter", lang), list(dict.fromkeys(view["rule_id"])),
+                          key="rule_filter")
+shown = view[view["status"].isin(statuses)]
+if rule_ids:
+    shown = shown[shown["rule_id"].isin(rule_ids)]
+cols = ["entity_name", "entity_type", "district", "rule_id", title, "measured", "op",
+        "threshold", "status", "reason", "clause", "milestone"]
+st.dataframe(shown[cols], hide_index=True, width="stretch", key="findings_table")
+
+summary = rules.summarise(view)
+s1, s2 = st.columns(2)
+s1.markdown(f"**{t('by_rule', lang)}**")
+s1.dataframe(summary.by_rule[["rule_id", title, "clause", "fail", "pass", "not_assessable"]],
+             hide_index=True, width="stretch")
+s2.markdown(f"**{t('by_district', lang)}**")
+s2.dataframe(summary.by_district.groupby("district")[["fail", "pass", "not_assessable"]].sum(),
+             width="stretch")
+
+if profile.milestones:
+    with st.expander(t("milestones", lang)):
+        st.dataframe(rules.milestone_view(dataset, profile), hide_index=True,
+                     width="stretch")
+
+st.subheader(t("drilldown", lang))
+units = dataset.units if not district else dataset.units[dataset.units["district"] == district]
+uid = st.selectbox(t("pick_township", lang), list(units["unit_id"]), key="drill_unit",
+                   format_func=dict(zip(units["unit_id"], units["name"], strict=True)).get)
+drill = rules.township_drilldown(findings, dataset, uid)
+st.dataframe(drill[["entity_name", "rule_id", title, "measured", "op", "threshold", "status",
+                    "clause"]], hide_index=True, width="stretch")
+
+buf = io.BytesIO()
+note = "；".join(dataset.sources[-1:]) if dataset.is_synthetic else None
+workbook.compliance_workbook(findings, profile, buf, dataset_name=dataset.name,
+                             synthetic_note=note)
+st.download_button(t("download_workbook", lang), buf.getvalue(),
+                   file_name=f"compliance_{profile.name}.xlsx", key="dl_workbook",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
