@@ -40,7 +40,7 @@ Method = Literal["network", "straight_line_fallback"]
 #: in PySAL ``access.weights.step_fn`` form: a cost up to and including the key gets the value.
 LUO_QI_ZONES: dict[float, float] = {10.0: 1.0, 20.0: 0.68, 30.0: 0.22}
 
-_BLOCK_BYTES = 128 * 2**20  # float64 distance rows held at once per worker
+_BLOCK_BYTES = 128 * 2**20  # float64 Dijkstra distance rows held in memory at once
 
 
 @dataclass(frozen=True, eq=False)

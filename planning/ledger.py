@@ -31,8 +31,6 @@ from typing import IO, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import shapely
 
 from planning import crs as crs_mod
@@ -40,6 +38,7 @@ from planning.checks import detect_gcj02_offset
 from planning.errors import InputError
 from planning.io import TABLE_SUFFIXES, _read_table
 from planning.model import Field, Schema, validate
+from planning.places import Gazetteer, locate_points
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,8 @@ LEDGER_SCHEMA = Schema(
               label_zh="街道/乡镇"),
         Field("age", "int", minimum=0, maximum=120, aliases=("年龄",), label_zh="年龄"),
         Field("risk_level", "int", minimum=0, maximum=5,
-              aliases=("危险性评估等级", "危险性评估", "危险性等级", "危险等级", "风险等级", "risk"),
+              aliases=("危险性评估等级", "危险性评估", "危险性等级", "危险等级", "风险等级",
+                       "risk"),
               label_zh="危险性评估等级"),
         Field("disability_grade", "int", minimum=1, maximum=4,
               aliases=("残疾等级", "精神残疾等级", "disability"), label_zh="残疾等级"),
@@ -258,7 +258,7 @@ def _validate(frame: pd.DataFrame, source: str, rows: np.ndarray) -> pd.DataFram
         return validate(frame.reset_index(drop=True), LEDGER_SCHEMA, source=source)
     except InputError as exc:
         head, sep, why = exc.detail.rpartition(" but ")
-        detail = f"a value {why} (value withheld: patient data)" if sep and head.startswith(
+        detail = f"invalid cell: {why} (value withheld: patient data)" if sep and head.startswith(
             "got ") else exc.detail
         row = int(rows[exc.row]) if exc.row is not None else None
         raise InputError(detail, source=source, row=row, field=exc.field) from None
@@ -287,99 +287,6 @@ def pseudonymise(ids: pd.Series, salt: bytes | str | None = None) -> np.ndarray:
     norm = ids.astype("string").str.strip().str.upper().fillna("")
     return np.array([hashlib.blake2b(v.encode(), key=key, digest_size=16).hexdigest()
                      for v in norm.to_numpy(dtype=object)], dtype=object)
-
-
-# --- placing rows in townships -----------------------------------------------------------
-_SUFFIX = re.compile(r"(街道办事处|地区办事处|街道|地区|民族乡|街乡|苏木|镇|乡)$")
-_DISTRICT_SUFFIX = re.compile(r"(自治县|区|县|市|旗)$")
-
-
-def _variants(name: str, suffix: re.Pattern[str]) -> tuple[set[str], set[str]]:
-    """(full names, short names) under which a place may be written."""
-    name = re.sub(r"\s+", "", str(name))
-    base = _PAREN.sub("", name)
-    full = {v for v in (name, base) if v}
-    short = {s for s in (suffix.sub("", base),) if len(s) >= 2} - full
-    return full, short
-
-
-def _regex(words: set[str]) -> str:
-    escaped = sorted((re.sub(r"([\\.^$|?*+()\[\]{}])", r"\\\1", w) for w in words),
-                     key=len, reverse=True)
-    return "(?P<m>" + "|".join(escaped) + ")"
-
-
-def _search(text: pd.Series, words: set[str]) -> pd.Series:
-    """Leftmost (then longest) occurrence of any of ``words`` in each string (RE2, vectorised)."""
-    if not words or len(text) == 0:
-        return pd.Series(pd.NA, index=text.index, dtype="string")
-    arr = pa.array(text.astype("string").fillna("").to_numpy(dtype=object), type=pa.string())
-    found = pc.struct_field(pc.extract_regex(arr, _regex(words)), "m")
-    out = pd.Series(found.to_numpy(zero_copy_only=False), index=text.index, dtype="string")
-    return out.where(out.str.len() > 0)
-
-
-class _Gazetteer:
-    """Township and district names of a boundary layer, with their short forms."""
-
-    def __init__(self, units: gpd.GeoDataFrame) -> None:
-        self.unit_ids = units["unit_id"].astype("string").to_numpy(dtype=object)
-        districts = units["district"].astype("string").fillna("").to_numpy(dtype=object)
-        rows: list[tuple[str, int, str, int]] = []  # word, unit position, district, tier
-        for pos, name in enumerate(units["name"].astype("string").fillna("")):
-            full, short = _variants(name, _SUFFIX)
-            rows += [(w, pos, districts[pos], 0) for w in full]
-            rows += [(w, pos, districts[pos], 1) for w in short]
-        self.words = pd.DataFrame(rows, columns=["word", "unit", "district", "tier"])
-        self.full = set(self.words.loc[self.words["tier"] == 0, "word"])
-        self.short = set(self.words.loc[self.words["tier"] == 1, "word"])
-        self.district_of: dict[str, str] = {}
-        for d in set(districts) - {""}:
-            full, short = _variants(d, _DISTRICT_SUFFIX)
-            for w in full | short:
-                self.district_of.setdefault(w, d)
-
-    def district(self, text: pd.Series) -> pd.Series:
-        """Canonical district named in (or by) each string."""
-        hit = _search(text, set(self.district_of))
-        return hit.map(self.district_of.get, na_action="ignore").astype("string")
-
-    def resolve(self, word: pd.Series, district: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        """Unit position per row (−1 if none) and whether a found name was ambiguous."""
-        n = len(word)
-        unit = np.full(n, -1, dtype=np.int64)
-        ambiguous = np.zeros(n, dtype=bool)
-        has = word.notna().to_numpy()
-        if not has.any():
-            return unit, ambiguous
-        rows = pd.DataFrame({"row": np.flatnonzero(has), "word": word[has].to_numpy(),
-                             "want": district[has].to_numpy()})
-        cand = rows.merge(self.words[["word", "unit", "district"]].drop_duplicates(),
-                          on="word", how="inner")
-        cand = cand.drop_duplicates(["row", "unit"])
-        n_cand = cand.groupby("row")["unit"].transform("size")
-        # The district only disambiguates: it filters candidates when a name is ambiguous.
-        keep = (n_cand == 1) | (cand["district"] == cand["want"]).fillna(False)
-        chosen = cand[keep.to_numpy()]
-        count = chosen.groupby("row")["unit"].agg(["size", "first"])
-        ok = count[count["size"] == 1]
-        unit[ok.index.to_numpy()] = ok["first"].to_numpy()
-        multi = cand.loc[n_cand.to_numpy() > 1, "row"].unique()
-        ambiguous[multi] = unit[multi] < 0
-        return unit, ambiguous
-
-
-def _locate_points(lon: np.ndarray, lat: np.ndarray, units: gpd.GeoDataFrame,
-                   datum: str) -> np.ndarray:
-    x, y = crs_mod.to_wgs84_xy(lon, lat, datum)
-    pts = gpd.GeoDataFrame(geometry=shapely.points(x, y), crs=crs_mod.WGS84)
-    poly = gpd.GeoDataFrame({"unit": np.arange(len(units))}, geometry=units.geometry.values,
-                            crs=crs_mod.WGS84)
-    joined = gpd.sjoin(pts, poly, how="inner", predicate="intersects")
-    joined = joined[~joined.index.duplicated(keep="first")]
-    unit = np.full(len(lon), -1, dtype=np.int64)
-    unit[joined.index.to_numpy()] = joined["unit"].to_numpy()
-    return unit
 
 
 # --- aggregation -------------------------------------------------------------------------
@@ -543,7 +450,7 @@ def summarise_ledger(
         msg = f"the patient id repeats the one in row {first_row}; ids must be unique"
         raise InputError(msg, source=source, row=row, field="patient_id")
 
-    gaz = _Gazetteer(units)
+    gaz = Gazetteer(units)
     unit = np.full(n, -1, dtype=np.int64)
     reason = np.full(n, "nothing", dtype=object)
     located_by = {"coordinates": 0, "township": 0, "address": 0}
@@ -551,7 +458,7 @@ def summarise_ledger(
     todo = ~dup
     if (has_xy & todo).any():
         sel = has_xy & todo
-        unit[sel] = _locate_points(lon[sel], lat[sel], units, datum)
+        unit[sel] = locate_points(lon[sel], lat[sel], units, datum)
         reason[sel & (unit < 0)] = "outside"
         located_by["coordinates"] = int((unit[sel] >= 0).sum())
         if datum.lower().replace("-", "") == "wgs84":
@@ -566,25 +473,15 @@ def summarise_ledger(
                 else pd.Series(pd.NA, index=clean.index, dtype="string"))
     if "district" in present:
         district = district.map(gaz.district_of.get, na_action="ignore").astype("string")
-    for col, how in (("township", "exact"), ("address", "search")):
+    for col in ("township", "address"):
         sel = todo & (unit < 0) & clean[col].notna().to_numpy()
         if col not in present or not sel.any():
             continue
-        text = clean.loc[sel, col].str.replace(r"\s+", "", regex=True)
-        if how == "exact":
-            word = text.where(text.isin(gaz.full | gaz.short))
-        else:
-            word = _search(text, gaz.full)
-            rest = word.isna()
-            if rest.any():
-                word[rest] = _search(text[rest], gaz.short)
-        want = district[sel]
-        if how == "search":
-            want = want.fillna(gaz.district(text))
-        found, ambiguous = gaz.resolve(word, want)
+        found, ambiguous = gaz.match(clean.loc[sel, col], district[sel],
+                                     exact=col == "township")
         idx = np.flatnonzero(sel)
         unit[idx] = found
-        miss = "no_township" if how == "exact" else "no_address_match"
+        miss = "no_township" if col == "township" else "no_address_match"
         reason[idx[found < 0]] = np.where(ambiguous[found < 0], "ambiguous", miss)
         located_by[col] = int((found >= 0).sum())
 

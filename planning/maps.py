@@ -458,6 +458,59 @@ def compliance_map(
     return make_offline(m)
 
 
+def siting_map(
+    dataset: Dataset,
+    plan,
+    *,
+    district: str | None = None,
+    lang: str = "zh",
+    settings: Settings = DEFAULT,
+) -> folium.Map:
+    """Suggested sites (orange), existing stations (blue) and catchment lines from each
+    township's demand point to the site serving it."""
+    from planning.siting.plan import demand_points
+
+    ds = dataset.subset([district]) if district else dataset
+    zh = lang == "zh"
+    m = new_map(tuple(ds.units.total_bounds), settings=settings)
+    add_polygons(m, ds.units, name="街道/乡镇" if zh else "Townships",
+                 fields=["name", "district"], aliases=["街道/乡镇", "区"] if zh else
+                 ["Township", "District"], colour="#777777", weight=0.7, fill_opacity=0.05)
+    demand = demand_points(ds.units).set_index("unit_id")
+    cands = plan.candidates.set_index("site_id")
+    lines = folium.FeatureGroup(name="服务范围" if zh else "Catchments")
+    for _, row in plan.assignment.iterrows():
+        if row["site_id"] is None or row["unit_id"] not in demand.index:
+            continue
+        a = demand.loc[row["unit_id"]].geometry
+        b = cands.loc[row["site_id"]].geometry
+        new = not bool(cands.loc[row["site_id"], "locked"])
+        folium.PolyLine([(a.y, a.x), (b.y, b.x)], weight=1.5 if new else 0.8,
+                        color="#E69F00" if new else "#0072B2", opacity=0.7,
+                        tooltip=f"{row['minutes']:.1f} min").add_to(lines)
+    lines.add_to(m)
+    existing = cands[cands["locked"]]
+    grp = folium.FeatureGroup(name="现有驿站" if zh else "Existing stations")
+    for sid, row in existing.iterrows():
+        folium.CircleMarker((row.geometry.y, row.geometry.x), radius=5, color="#ffffff",
+                            weight=1, fill=True, fill_color=KIND_COLOURS["rehab_station"],
+                            fill_opacity=0.9, tooltip=html.escape(str(sid))).add_to(grp)
+    grp.add_to(m)
+    new_grp = folium.FeatureGroup(name="建议新址" if zh else "Suggested sites")
+    for _, row in plan.sites.iterrows():
+        tip = (f"{row['site_id']} · {row['source']} · "
+               + ("服务权重" if zh else "demand served") + f" {row['demand_served']:,.0f}")
+        folium.CircleMarker((row.geometry.y, row.geometry.x), radius=10, color="#000000",
+                            weight=1.5, fill=True, fill_color="#E69F00", fill_opacity=1.0,
+                            tooltip=html.escape(tip), class_name="suggested-site").add_to(new_grp)
+    new_grp.add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
+    add_legend(m, [("#0072B2", "现有驿站" if zh else "Existing station"),
+                   ("#E69F00", "建议新址" if zh else "Suggested site")],
+               title="选址" if zh else "Siting")
+    return make_offline(m)
+
+
 def map_html(m: folium.Map) -> str:
     """The standalone, offline HTML document of a map."""
     return m.get_root().render()

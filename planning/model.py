@@ -281,7 +281,8 @@ def _coerce(
         elif f.name == "zone":
             zh_to_code = {v: k for k, v in ZONES.items()}
         text = s.astype("string").str.strip()
-        text = text.map(lambda v: zh_to_code.get(v, v) if isinstance(v, str) else v)
+        text = text.map(lambda v: zh_to_code.get(v, v) if isinstance(v, str) else v).astype(
+            "string")  # an all-empty column maps to a null-typed array; keep it text
         bad = ~text.isin(f.choices).fillna(False).astype(bool) & ~missing
         if bad.any():
             raise fail(int(np.flatnonzero(bad.to_numpy())[0]),

@@ -162,7 +162,8 @@ def graph_from_place(
     query
         Place name Nominatim can geocode to a polygon, e.g. ``"Dongcheng District, Beijing"``.
     online
-        Must be ``True``: nothing goes online unless the caller asks for it.
+        Must be ``True`` to download: nothing goes online unless the caller asks for it. A graph
+        built earlier from the same query is returned from the cache even offline.
     timeout_s
         HTTP timeout for each request to Nominatim / Overpass.
 
@@ -259,7 +260,11 @@ def _build_from_file(
 
 @contextlib.contextmanager
 def _osmnx_settings(**values: Any) -> Iterator[None]:
-    """Temporarily set osmnx's global settings, restoring them afterwards."""
+    """Temporarily set osmnx's global settings, restoring them afterwards.
+
+    osmnx keeps its settings in a module; two sessions downloading at the same moment could see
+    each other's values (only the timeout and cache folder differ, so nothing leaks that matters).
+    """
     old = {k: getattr(ox.settings, k) for k in values}
     try:
         for k, v in values.items():
@@ -275,16 +280,16 @@ def _build_online(
     use_cache: bool,
 ) -> nx.MultiDiGraph:  # fmt: skip
     _check_mode(mode)
-    if not online:
-        msg = (
-            "downloading a street network needs online=True; offline, build the graph from a "
-            "local .osm / .graphml file or use access.straight_line_matrix as the fallback"
-        )
-        raise NetworkUnavailableError(msg)
     ident = what if kind == "place" else shapely.to_wkb(what, hex=True)
     key = _cache_key(f"{kind}:{hashlib.sha256(str(ident).encode()).hexdigest()}", mode, settings)
 
-    def download() -> nx.MultiDiGraph:
+    def download() -> nx.MultiDiGraph:  # only called when the graph is not cached yet
+        if not online:
+            msg = (
+                "downloading a street network needs online=True; offline, build the graph from "
+                "a local .osm / .graphml file or use access.straight_line_matrix as the fallback"
+            )
+            raise NetworkUnavailableError(msg)
         http_cache = Path(settings.cache_dir) / "osmnx_http"
         try:
             with _osmnx_settings(use_cache=True, cache_folder=http_cache,
@@ -317,7 +322,7 @@ def _build(
         try:
             with target.open("rb") as fh:
                 return pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
             pass  # a truncated or stale cache file: rebuild below
     G = _prepare(parse(), mode=mode, settings=settings, filter_ways=filter_ways, label=label)
     G.graph["jingkang_key"] = key

@@ -113,3 +113,12 @@ def profile_picker(lang: str):
         year = st.sidebar.selectbox(t("milestone_year", lang), years, index=len(years) - 1,
                                     key="milestone_year")
     return name, profile, year
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def siting_plan(token: str, _dataset: Dataset, district: str | None, params: tuple):
+    """Cached siting run keyed by dataset token, district and the parameters."""
+    from planning.siting.plan import suggest_sites
+
+    ds = _dataset.subset([district]) if district else _dataset
+    return suggest_sites(ds, settings=settings(), **dict(params))

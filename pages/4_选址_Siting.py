@@ -1,0 +1,89 @@
+"""Siting page: pick a model, solve exactly, see sites, catchments and before/after KPIs."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from planning import maps
+from planning.errors import InfeasibleError, InputError
+from planning.i18n import t
+from planning.io import write_gpkg
+from planning.siting.plan import MODELS
+from planning.ui import settings, sidebar, siting_plan
+
+st.set_page_config(page_title="选址 Siting", layout="wide")
+lang, dataset, district = sidebar()
+st.title(t("siting_title", lang))
+st.caption(t("siting_caption", lang))
+
+with st.form("siting_form"):
+    c1, c2, c3 = st.columns(3)
+    model = c1.selectbox(t("model", lang), MODELS, key="siting_model",
+                         format_func=lambda m: t(f"model_{m}", lang))
+    p = c2.number_input(t("p_new", lang), 1, 50, 3, key="siting_p")
+    threshold = c3.number_input(t("threshold", lang), 5, 120, 30, step=5, key="siting_thr")
+    c4, c5, c6, c7 = st.columns(4)
+    mode = c4.selectbox(t("mode", lang), ["walk", "drive"], key="siting_mode",
+                        format_func=lambda m: t(m, lang))
+    weight = c5.selectbox(t("weight", lang), ["population", "eligible", "patients"],
+                          key="siting_weight")
+    spacing = c6.number_input(t("spacing", lang), 500, 10000, 2000, step=500,
+                              key="siting_spacing")
+    limit = c7.number_input(t("time_limit", lang), 5, 600, 30, key="siting_limit")
+    run = st.form_submit_button(t("run", lang), type="primary")
+
+params = (("model", model), ("p", int(p)), ("threshold_min", float(threshold)),
+          ("mode", mode), ("weight", weight), ("spacing_m", float(spacing)),
+          ("time_limit", float(limit)))
+if run:
+    st.session_state["siting_params"] = params
+if st.session_state.get("siting_params") is None:
+    st.info(t("run_first", lang))
+    st.stop()
+try:
+    with st.spinner(t("solving", lang)):
+        plan = siting_plan(dataset.token, dataset, district, st.session_state["siting_params"])
+except (InfeasibleError, InputError) as exc:
+    st.error(str(exc))
+    st.stop()
+
+r = plan.result
+m1, m2, m3, m4, m5 = st.columns(5)
+m1.metric(t("status", lang), r.status)
+m2.metric(t("objective", lang), f"{r.objective:,.1f}")
+m3.metric(t("bound", lang), f"{r.bound:,.1f}")
+m4.metric(t("gap", lang), f"{r.gap:.2%}" if r.gap == r.gap else "n/a")
+m5.metric(t("runtime", lang), f"{r.runtime_s:.2f}")
+if plan.method != "network":
+    st.warning(t("fallback_note", lang))
+
+fmap = maps.siting_map(dataset, plan, district=district, lang=lang, settings=settings())
+st_folium(fmap, height=560, use_container_width=True, returned_objects=[], key="siting_map")
+st.session_state["suggested_geojson"] = plan.sites[["site_id", "geometry"]].to_json()
+
+st.subheader(t("before_after", lang))
+st.dataframe(plan.kpis, width="stretch")
+st.subheader(t("suggested_sites", lang))
+table = plan.sites.drop(columns="geometry").assign(lon=plan.sites.geometry.x,
+                                                   lat=plan.sites.geometry.y)
+st.dataframe(table, hide_index=True, width="stretch")
+d1, d2 = st.columns(2)
+with tempfile.TemporaryDirectory() as tmp:
+    path = write_gpkg({"suggested_sites": plan.sites}, Path(tmp) / "sites.gpkg")
+    d1.download_button(t("download_sites_gpkg", lang), path.read_bytes(),
+                       file_name="suggested_sites.gpkg", key="dl_sites_gpkg")
+buf = io.StringIO()
+table.to_csv(buf, index=False)
+d2.download_button(t("download_sites_csv", lang), buf.getvalue().encode("utf-8-sig"),
+                   file_name="suggested_sites.csv", key="dl_sites_csv")
+
+name = st.text_input(t("scenario_name", lang), f"{model}-p{p}-{threshold:g}min",
+                     key="scenario_name")
+if st.button(t("save_scenario", lang), key="save_scenario"):
+    st.session_state.setdefault("scenarios", {})[name] = {"plan": plan, "district": district}
+    st.success(f"{t('saved', lang)}: {name}")
