@@ -102,6 +102,20 @@ TEXT: dict[str, tuple[str, str]] = {
     "save_scenario": ("保存情景", "Save scenario"),
     "saved": ("已保存", "Saved"),
     "run_first": ("请设置参数后点击“运行”。", "Set the parameters and press Run."),
+    "access_title": ("可达性", "Accessibility"),
+    "access_caption": (
+        "居民到最近康复驿站的出行时间：按街乡统计阈值内居民比例、平均时间和两步移动搜索法"
+        "(2SFCA/E2SFCA) 可达性指数（驿站容量 = 5 × 服务人员）。",
+        "Residents' travel time to the nearest rehab station: per township, the share within "
+        "the threshold, mean minutes and the 2SFCA / E2SFCA access index (capacity = 5 × "
+        "staff).",
+    ),
+    "network_file": ("路网文件（.osm / .graphml，可选）", "Street network (.osm / .graphml, "
+                     "optional)"),
+    "colour_by": ("着色指标", "Colour by"),
+    "worst_served": ("可达性最差的街乡", "Worst-served townships"),
+    "computing": ("正在计算…", "Computing…"),
+    "network_built": ("已使用路网", "Using the street network"),
     "data_title": ("数据", "Data"),
     "data_caption": (
         "上传边界、设施（GeoJSON / GeoPackage / 压缩Shapefile / CSV / Excel）。先逐行校验，"

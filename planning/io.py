@@ -171,7 +171,7 @@ def _read_table(data: bytes | None, path: Path | None, source: str, suffix: str,
         msg = "the sheet is empty"
         raise InputError(msg, source=source)
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
-    frame = pd.DataFrame(rows[1:], columns=header).astype(object)
+    frame = pd.DataFrame(rows[1:], columns=header, dtype=object)
     filled = frame.map(lambda v: v is not None and bool(str(v).strip()))
     # Unnamed columns with nothing in them are formatting leftovers; blank rows are dropped but
     # the index keeps each row's position so errors still name the spreadsheet row.

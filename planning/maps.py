@@ -511,6 +511,54 @@ def siting_map(
     return make_offline(m)
 
 
+def access_map(
+    summary,
+    stations: gpd.GeoDataFrame,
+    *,
+    column: str = "share_within",
+    lang: str = "zh",
+    settings: Settings = DEFAULT,
+) -> folium.Map:
+    """Choropleth of an access measure per township, catchments at the threshold, stations."""
+    zh = lang == "zh"
+    units = summary.townships
+    m = new_map(tuple(units.total_bounds), settings=settings)
+    values = units[column].astype(float)
+    fills, legend = _ramp(values.to_numpy(), colours=("#d73027", "#fc8d59", "#fee08b",
+                                                      "#91cf60", "#1a9850"))
+    shown = units.assign(_fill=fills, share=(units["share_within"] * 100).round(0),
+                         minutes=units["mean_minutes"].round(1),
+                         a2=units["access_2sfca"].round(2))
+    add_polygons(
+        m, shown, name="可达性" if zh else "Access",
+        fields=["name", "district", "share", "minutes", "a2"],
+        aliases=(["街道/乡镇", "区", f"{summary.threshold_min:g}分钟内居民%", "平均分钟",
+                  "2SFCA 每万人名额"] if zh else
+                 ["Township", "District", f"% residents within {summary.threshold_min:g} min",
+                  "Mean minutes", "2SFCA places per 10k"]),
+        colour="#555555", weight=0.7, fill_opacity=0.6, fill_column="_fill",
+    )
+    catch = summary.catchments
+    if len(catch):
+        at = catch[catch["minutes"] == summary.threshold_min]
+        if len(at):
+            dissolved = gpd.GeoDataFrame(geometry=[at.union_all()], crs=at.crs)
+            label = (f"{summary.threshold_min:g}分钟范围" if zh else
+                     f"{summary.threshold_min:g}-minute catchment")
+            folium.GeoJson(dissolved.to_json(), name=label,
+                           style_function=lambda _f: {"color": "#0072B2", "weight": 1,
+                                                      "fillColor": "#0072B2",
+                                                      "fillOpacity": 0.12}).add_to(m)
+    add_facilities(m, stations, lang=lang, kinds=["rehab_station"])
+    folium.LayerControl(collapsed=True).add_to(m)
+    station_label = FACILITY_KINDS["rehab_station"] if zh else KIND_LABELS_EN["rehab_station"]
+    add_legend(m, [*legend, (KIND_COLOURS["rehab_station"], station_label)],
+               title=({"share_within": "阈值内居民比例", "mean_minutes": "平均分钟",
+                       "access_2sfca": "2SFCA", "access_e2sfca": "E2SFCA"}[column] if zh
+                      else column))
+    return make_offline(m)
+
+
 def map_html(m: folium.Map) -> str:
     """The standalone, offline HTML document of a map."""
     return m.get_root().render()

@@ -122,3 +122,29 @@ def siting_plan(token: str, _dataset: Dataset, district: str | None, params: tup
 
     ds = _dataset.subset([district]) if district else _dataset
     return suggest_sites(ds, settings=settings(), **dict(params))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def routing_network_from_upload(digest: str, name: str, data: bytes, mode: str):
+    """Build (once per file content and mode) a routing network from an uploaded OSM file."""
+    import tempfile
+    from pathlib import Path
+
+    from planning import network
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        graph = network.graph_from_file(path, mode=mode, settings=settings())
+    return network.routing_network(graph)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def access_summary(token: str, _dataset: Dataset, district: str | None, threshold: float,
+                   mode: str, net_key: str | None, _network=None):
+    """Cached accessibility summary keyed by dataset token, district, parameters and network."""
+    from planning.coverage import township_access
+
+    ds = _dataset.subset([district]) if district else _dataset
+    return township_access(ds, threshold_min=threshold, mode=mode, network=_network,
+                           settings=settings())
