@@ -116,6 +116,31 @@ TEXT: dict[str, tuple[str, str]] = {
     "worst_served": ("可达性最差的街乡", "Worst-served townships"),
     "computing": ("正在计算…", "Computing…"),
     "network_built": ("已使用路网", "Using the street network"),
+    "scenarios_title": ("情景对比", "Scenarios"),
+    "scenarios_caption": (
+        "在“选址”页保存的情景并排比较：参数、求解状态与间隙、实施后指标及其变化。",
+        "Scenarios saved on the Siting page side by side: parameters, solver status and gap, "
+        "indicators after and their change.",
+    ),
+    "no_scenarios": ("尚无保存的情景：请先在“选址”页运行并保存。",
+                     "No saved scenarios yet: run one on the Siting page and save it."),
+    "pick_scenarios": ("选择要比较的情景", "Scenarios to compare"),
+    "export_title": ("导出", "Export"),
+    "export_caption": (
+        "为全市或所选区生成覆盖图（离线HTML、PNG、PDF）、GeoPackage、合规工作簿和区简报。"
+        "患者数少于阈值的单元格一律隐藏。",
+        "Coverage map (offline HTML, PNG, PDF), GeoPackage, compliance workbook and district "
+        "brief for the city or the chosen district. Patient counts under the threshold are "
+        "always suppressed.",
+    ),
+    "prepare": ("生成导出文件", "Prepare exports"),
+    "dl_html": ("覆盖图 (HTML)", "Coverage map (HTML)"),
+    "dl_png": ("覆盖图 (PNG)", "Coverage map (PNG)"),
+    "dl_pdf": ("覆盖图 (PDF)", "Coverage map (PDF)"),
+    "dl_gpkg": ("全部图层 (GeoPackage)", "All layers (GeoPackage)"),
+    "dl_brief": ("区简报 (PDF)", "District brief (PDF)"),
+    "pick_district_for_brief": ("简报需先在侧栏选择一个区。",
+                                "Pick a district in the sidebar for its brief."),
     "data_title": ("数据", "Data"),
     "data_caption": (
         "上传边界、设施（GeoJSON / GeoPackage / 压缩Shapefile / CSV / Excel）。先逐行校验，"

@@ -345,10 +345,9 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame | pd.DataFrame], path: str | P
         if isinstance(frame, gpd.GeoDataFrame):
             plain_columns(frame).to_file(tmp, layer=layer, driver="GPKG")
         else:
-            pyogrio.write_dataframe(
-                plain_columns(gpd.GeoDataFrame(frame, geometry=[None] * len(frame))),
-                tmp, layer=layer, driver="GPKG",
-            )
+            table = plain_columns(gpd.GeoDataFrame(frame, geometry=[None] * len(frame)))
+            pyogrio.write_dataframe(pd.DataFrame(table.drop(columns="geometry")), tmp,
+                                    layer=layer, driver="GPKG")
     tmp.replace(path)
     return path
 

@@ -72,10 +72,8 @@ LEDGER_SCHEMA = Schema(
         Field("name", "str", aliases=("姓名", "患者姓名"), label_zh="姓名"),
         Field("address", "str", aliases=("住址", "现住址", "居住地址", "家庭住址", "地址"),
               label_zh="住址"),
-        Field("lon", "float", minimum=-180, maximum=180,
-              aliases=("经度", "lng", "longitude", "x"), label_zh="经度"),
-        Field("lat", "float", minimum=-90, maximum=90, aliases=("纬度", "latitude", "y"),
-              label_zh="纬度"),
+        Field("lon", "float", aliases=("经度", "lng", "longitude", "x"), label_zh="经度"),
+        Field("lat", "float", aliases=("纬度", "latitude", "y"), label_zh="纬度"),
         Field("district", "str", aliases=("区", "所属区", "区县", "所属区县"), label_zh="所属区"),
         Field("township", "str",
               aliases=("街道", "乡镇", "街乡", "所属街道", "所属街乡", "街道/乡镇", "所属乡镇"),
@@ -438,6 +436,12 @@ def summarise_ledger(
         msg = ("longitude smaller than latitude (value withheld: patient data): are the "
                "longitude and latitude columns swapped?")
         raise InputError(msg, source=source, row=int(rows[np.argmax(swapped)]), field="lon")
+    for name, vals, limit in (("lon", lon, 180), ("lat", lat, 90)):
+        bad = np.abs(np.nan_to_num(vals)) > limit
+        if bad.any():
+            msg = (f"not a {'longitude' if name == 'lon' else 'latitude'} in degrees (value "
+                   "withheld: patient data); are the coordinates projected?")
+            raise InputError(msg, source=source, row=int(rows[np.argmax(bad)]), field=name)
 
     hashed = pseudonymise(clean["patient_id"], salt)
     codes, _ = pd.factorize(hashed)

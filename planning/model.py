@@ -241,23 +241,26 @@ def _coerce(
         out[missing.to_numpy()] = pd.NA
     elif f.kind in ("int", "float"):
         text = s.astype("string").str.strip().str.replace(",", "", regex=False)
-        num = pd.to_numeric(text, errors="coerce")
-        bad = num.isna() & ~missing
+        num = pd.to_numeric(text, errors="coerce").astype("Float64")
+        # Plain floats with NaN for the checks: comparisons on nullable NA would give NA.
+        vals = num.to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isnan(vals) & ~missing.to_numpy(dtype=bool)
         if bad.any():
             unit = " of m²" if f.name.endswith("_m2") else ""
-            raise fail(int(np.flatnonzero(bad.to_numpy())[0]), f"expected a number{unit}")
+            raise fail(int(np.flatnonzero(bad)[0]), f"expected a number{unit}")
         if f.kind == "int":
-            frac = num.notna() & (np.abs(num - np.round(num)) > 1e-9)
+            with np.errstate(invalid="ignore"):
+                frac = np.abs(vals - np.round(vals)) > 1e-9
             if frac.any():
-                raise fail(int(np.flatnonzero(frac.to_numpy())[0]), "expected a whole number")
+                raise fail(int(np.flatnonzero(frac)[0]), "expected a whole number")
         if f.minimum is not None:
-            low = num < f.minimum
+            low = vals < f.minimum
             if low.any():
-                raise fail(int(np.flatnonzero(low.to_numpy())[0]), f"expected ≥ {f.minimum:g}")
+                raise fail(int(np.flatnonzero(low)[0]), f"expected ≥ {f.minimum:g}")
         if f.maximum is not None:
-            high = num > f.maximum
+            high = vals > f.maximum
             if high.any():
-                raise fail(int(np.flatnonzero(high.to_numpy())[0]),
+                raise fail(int(np.flatnonzero(high)[0]),
                            f"expected ≤ {f.maximum:g}; is the unit right?")
         out = num.astype("Int64") if f.kind == "int" else num.astype("Float64")
     elif f.kind == "bool":

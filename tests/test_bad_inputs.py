@@ -78,6 +78,7 @@ CASES = [
     ("mixed_geometry_units.geojson", "units", 2, "geometry", "got a Point"),
     ("stations_absurd_area.csv", "facilities", 3, "floor_area_m2", "is the unit right"),
     ("stations_negative_staff.csv", "facilities", 4, "staff", "expected ≥ 0"),
+    ("stations_blank_and_negative.csv", "facilities", 3, "floor_area_m2", "expected ≥ 0"),
     ("stations_duplicate_ids.csv", "facilities", 4, "facility_id", "first seen at row 2"),
     ("stations_swapped.csv", "facilities", 2, "经度", "not a longitude/latitude pair"),
     ("stations_blank_line.csv", "facilities", 4, "floor_area_m2", "expected a number"),

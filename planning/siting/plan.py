@@ -265,6 +265,10 @@ def suggest_sites(
     after = np.zeros(len(cands), dtype=bool)
     after[np.asarray(result.selected, dtype=int)] = True
     site_idx, minutes = _nearest(times, after)
+    if model == "cap_pmedian":  # capacities bind: demand goes where the model sent it
+        site_idx = np.asarray(result.assignment, dtype=int)
+        minutes = np.where(site_idx >= 0, times[np.arange(len(site_idx)),
+                                                np.maximum(site_idx, 0)], np.inf)
     ids = cands["site_id"].to_numpy()
     assignment = pd.DataFrame({
         "unit_id": demand["unit_id"].to_numpy(), "weight": w,
@@ -285,3 +289,18 @@ def suggest_sites(
               "weight": weight, "spacing_m": spacing_m, "method": ttm.method}
     return SitingPlan(result=result, sites=sites.reset_index(drop=True), candidates=cands,
                       assignment=assignment, kpis=kpis, method=ttm.method, params=params)
+
+
+def compare(plans: dict[str, SitingPlan]) -> pd.DataFrame:
+    """Scenarios side by side: parameters, result status/objective/bound/gap and KPIs after."""
+    rows = {}
+    for name, plan in plans.items():
+        r = plan.result
+        row = {**{f"param.{k}": v for k, v in plan.params.items()},
+               "status": r.status, "objective": r.objective, "bound": r.bound, "gap": r.gap,
+               "runtime_s": r.runtime_s, "new_sites": len(plan.sites)}
+        for k, v in plan.kpis["after"].items():
+            row[f"after.{k}"] = v
+            row[f"change.{k}"] = v - plan.kpis.loc[k, "before"]
+        rows[name] = row
+    return pd.DataFrame(rows)

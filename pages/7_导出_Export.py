@@ -1,0 +1,54 @@
+"""Export page: coverage map as offline HTML / PNG / PDF, GeoPackage, workbook, district brief."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from planning import report, workbook
+from planning.i18n import t
+from planning.ui import findings_for, profile_picker, settings, sidebar
+
+st.set_page_config(page_title="导出 Export", layout="wide")
+lang, dataset, district = sidebar()
+name, profile, year = profile_picker(lang)
+st.title(t("export_title", lang))
+st.caption(t("export_caption", lang))
+
+stem = f"coverage_{district}" if district else "coverage"
+if st.button(t("prepare", lang), type="primary", key="prepare_exports"):
+    findings = findings_for(dataset.token, dataset, name, year, _profile_obj=profile)
+    files: dict[str, tuple[str, bytes, str]] = {}
+    files["html"] = (f"{stem}.html", report.map_html_bytes(dataset, district=district, lang=lang,
+                                                           settings=settings()), "text/html")
+    for fmt, mime in (("png", "image/png"), ("pdf", "application/pdf")):
+        fig = report.coverage_figure(dataset, district=district, lang=lang)
+        files[fmt] = (f"{stem}.{fmt}", report.figure_bytes(fig, fmt), mime)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = report.export_gpkg(dataset, Path(tmp) / f"{stem}.gpkg", findings=findings,
+                                  settings=settings())
+        files["gpkg"] = (f"{stem}.gpkg", path.read_bytes(), "application/geopackage+sqlite3")
+    buf = io.BytesIO()
+    workbook.compliance_workbook(findings, profile, buf, dataset_name=dataset.name,
+                                 synthetic_note=dataset.sources[-1] if dataset.is_synthetic
+                                 else None)
+    files["xlsx"] = (f"compliance_{profile.name}.xlsx", buf.getvalue(),
+                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    if district:
+        brief = io.BytesIO()
+        report.district_brief(dataset, district, brief, findings=findings, lang=lang)
+        files["brief"] = (f"brief_{district}.pdf", brief.getvalue(), "application/pdf")
+    st.session_state["exports"] = files
+
+files = st.session_state.get("exports") or {}
+labels = {"html": "dl_html", "png": "dl_png", "pdf": "dl_pdf", "gpkg": "dl_gpkg",
+          "xlsx": "download_workbook", "brief": "dl_brief"}
+cols = st.columns(3)
+for i, (key, (fname, data, mime)) in enumerate(files.items()):
+    cols[i % 3].download_button(t(labels[key], lang), data, file_name=fname, mime=mime,
+                                key=f"dl_{key}")
+if files and not district:
+    st.caption(t("pick_district_for_brief", lang))

@@ -1,0 +1,117 @@
+"""Password hashing, users files, roles and when login is required (not the Streamlit widgets)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from planning import auth
+from planning.auth import (
+    User,
+    auth_required,
+    authenticate,
+    hash_password,
+    load_users,
+    verify_password,
+)
+from planning.errors import InputError
+
+# Cheap scrypt parameters keep the tests fast; the defaults are checked once below.
+FAST = {"n": 2**10, "r": 8, "p": 1}
+
+
+@pytest.fixture(scope="module")
+def hashes() -> dict[str, str]:
+    return {"wang": hash_password("驿站-2024", **FAST), "li": hash_password("viewer pw", **FAST)}
+
+
+def test_hash_format_salt_and_verify():
+    h = hash_password("s3cret")
+    scheme, n, r, p, salt, digest = h.split("$")
+    assert (scheme, n, r, p) == ("scrypt", str(2**14), "8", "1")
+    assert "s3cret" not in h
+    assert verify_password("s3cret", h)
+    assert not verify_password("s3cret ", h) and not verify_password("", h)
+    assert hash_password("s3cret", **FAST) != hash_password("s3cret", **FAST)  # per-hash salt
+
+
+def test_tampered_or_malformed_hashes_never_verify(hashes):
+    h = hashes["wang"]
+    parts = h.split("$")
+    parts[-1] = parts[-1][:-4] + ("AAAA" if not parts[-1].endswith("AAAA") else "BBBB")
+    assert not verify_password("驿站-2024", "$".join(parts))
+    for bad in ("", "plain", "md5$1$2$3$4$5", "scrypt$x$8$1$AA==$AA==",
+                "scrypt$1073741824$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAA"):  # n too big: refused
+        assert not verify_password("驿站-2024", bad)
+    with pytest.raises(ValueError, match="empty"):
+        hash_password("")
+
+
+def test_users_from_toml_yaml_and_env(tmp_path, hashes):
+    toml = tmp_path / "users.toml"
+    toml.write_text(f'[users.wang]\nrole = "editor"\npassword = "{hashes["wang"]}"\n'
+                    f'[users.li]\npassword = "{hashes["li"]}"\n', encoding="utf-8")
+    users = load_users(toml)
+    assert users["wang"].role == "editor" and users["li"].role == "viewer"
+    yml = tmp_path / "users.yaml"
+    yml.write_text(f"users:\n  wang:\n    role: editor\n    password: '{hashes['wang']}'\n")
+    assert load_users(yml)["wang"].password_hash == hashes["wang"]
+    env = {"JINGKANG_USERS": f"wang:editor:{hashes['wang']}; li:viewer:{hashes['li']}"}
+    assert set(load_users(env=env)) == {"wang", "li"}
+    assert load_users(env={"JINGKANG_USERS": str(toml)})["wang"].role == "editor"
+    assert load_users(env={}) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('[users.a]\nrole = "admin"\npassword = "{h}"\n', "role"),
+        ('[users.a]\nrole = "viewer"\npassword = "hunter2"\n', "password"),
+        ('[people.a]\nrole = "viewer"\n', "users"),
+        ("[users\n", None),
+    ],
+)
+def test_bad_users_files(tmp_path, hashes, text, field):
+    p = tmp_path / "u.toml"
+    p.write_text(text.replace("{h}", hashes["li"]))
+    with pytest.raises(InputError) as err:
+        load_users(p)
+    assert (err.value.source, err.value.field) == ("u.toml", field)
+    assert "hunter2" not in str(err.value)
+
+
+def test_inline_env_entry_must_have_three_parts():
+    with pytest.raises(InputError) as err:
+        load_users(env={"JINGKANG_USERS": "wang:editor"})
+    assert (err.value.row, err.value.field) == (1, "JINGKANG_USERS")
+
+
+def test_authenticate_and_roles(hashes):
+    users = {"wang": User("wang", "editor", hashes["wang"]),
+             "li": User("li", "viewer", hashes["li"])}
+    wang = authenticate(users, "wang", "驿站-2024")
+    assert wang is users["wang"]
+    assert authenticate(users, "wang", "viewer pw") is None
+    assert authenticate(users, "nobody", "驿站-2024") is None
+    assert wang.may("editor") and wang.may("viewer")
+    assert users["li"].may("viewer") and not users["li"].may("editor")
+    with pytest.raises(InputError, match="unknown role"):
+        wang.may("admin")
+
+
+def test_login_required_only_for_real_data_or_when_asked():
+    assert not auth_required(sensitive=False, env={})
+    assert auth_required(sensitive=True, env={})
+    assert auth_required(sensitive=False, env={"JINGKANG_AUTH": "1"})
+    assert not auth_required(sensitive=False, env={"JINGKANG_AUTH": "0"})
+    assert auth_required(sensitive=True, env={"JINGKANG_AUTH": "0"})  # real data: always
+
+
+def test_cli_hash_from_stdin(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("from stdin\n"))
+    assert auth.main(["hash", "--stdin"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert verify_password("from stdin", printed)
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    assert auth.main(["hash", "--stdin"]) == 1

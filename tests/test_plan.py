@@ -1,0 +1,98 @@
+"""Siting on a Dataset (suggest_sites) and the township accessibility summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planning.coverage import population_grid, township_access
+from planning.errors import InfeasibleError, InputError
+from planning.siting.plan import add_sites, build_candidates, suggest_sites
+
+
+@pytest.fixture(scope="module")
+def dongcheng(demo):
+    return demo.subset(["东城区"])
+
+
+def test_township_cover_gives_every_uncovered_township_a_site(dongcheng):
+    plan = suggest_sites(dongcheng, model="township_cover")
+    covered = set(dongcheng.stations()["unit_id"])
+    missing = set(dongcheng.units["unit_id"]) - covered
+    assert missing, "the demo plants a township without a station in every district"
+    assert set(plan.sites["unit_id"]) == missing
+    assert plan.result.status == "optimal" and plan.result.gap == pytest.approx(0.0)
+    assert plan.kpis.loc["townships_with_station", "after"] == len(dongcheng.units)
+    # the township coverage failures are resolved
+    assert plan.kpis.loc["failing_findings", "after"] < plan.kpis.loc["failing_findings",
+                                                                      "before"]
+    assert plan.method == "straight_line_fallback"
+
+
+def test_existing_stations_stay_open_and_p_is_new_sites(dongcheng):
+    plan = suggest_sites(dongcheng, model="pmedian", p=2, profile=None)
+    locked = set(dongcheng.stations()["facility_id"])
+    selected = set(plan.candidates.loc[plan.candidates["selected"], "site_id"])
+    assert locked <= selected
+    assert len(plan.sites) == 2 and not set(plan.sites["site_id"]) & locked
+    # p-median never makes anyone farther from a station
+    assert plan.kpis.loc["mean_minutes", "after"] <= plan.kpis.loc["mean_minutes", "before"]
+
+
+def test_mclp_covers_at_least_as_much_as_before(dongcheng):
+    plan = suggest_sites(dongcheng, model="mclp", p=2, threshold_min=10, profile=None)
+    k = plan.kpis.loc["weight_within_threshold"]
+    assert k["after"] >= k["before"]
+    assert plan.result.objective == pytest.approx(k["after"], rel=1e-6)
+
+
+def test_capacitated_infeasible_message_has_numbers(dongcheng):
+    with pytest.raises(InfeasibleError, match=r"total capacity [\d.]+ < demand"):
+        suggest_sites(dongcheng, model="cap_pmedian", p=1, weight="population", profile=None)
+    with pytest.raises(InfeasibleError, match=r"total capacity [\d.]+ < demand"):
+        suggest_sites(dongcheng, model="cap_pmedian", p=1, weight="eligible", profile=None)
+    plan = suggest_sites(dongcheng, model="cap_pmedian", p=15, weight="eligible",
+                         spacing_m=1000, profile=None)
+    assert plan.result.status in ("optimal", "time_limit_feasible")
+    caps = plan.candidates["capacity"].to_numpy(dtype=float)
+    caps = np.where(np.isfinite(caps), caps, np.nanmedian(caps))
+    assert (np.asarray(plan.result.load) <= caps + 1e-6).all()
+    load = plan.assignment.groupby("site_id")["weight"].sum()
+    assert len(plan.sites) == 15 and load.sum() == pytest.approx(
+        float(dongcheng.units["eligible"].sum()))
+
+
+def test_unknown_model_and_weight(dongcheng):
+    with pytest.raises(InputError, match="unknown model"):
+        suggest_sites(dongcheng, model="voodoo")
+    with pytest.raises(InputError, match="no 'nope' column"):
+        suggest_sites(dongcheng, weight="nope")
+
+
+def test_candidates_and_add_sites(dongcheng):
+    c = build_candidates(dongcheng, spacing_m=1000)
+    assert c["locked"].sum() == len(dongcheng.stations())
+    assert set(c["source"]) == {"existing", "grid"}
+    assert c.loc[c["locked"], "capacity"].notna().all()
+    plan = suggest_sites(dongcheng, model="township_cover", profile=None)
+    bigger = add_sites(dongcheng, plan.sites)
+    assert len(bigger.stations()) == len(dongcheng.stations()) + len(plan.sites)
+
+
+def test_population_grid_preserves_population(dongcheng):
+    grid = population_grid(dongcheng.units, grid_m=500)
+    total = dongcheng.units["population"].sum()
+    assert grid["population"].sum() == pytest.approx(float(total))
+    assert set(grid["unit_id"]) == set(dongcheng.units["unit_id"])
+
+
+def test_township_access_shares_are_consistent(dongcheng):
+    s5 = township_access(dongcheng, threshold_min=5)
+    s30 = township_access(dongcheng, threshold_min=30)
+    assert (s5.townships["share_within"] <= s30.townships["share_within"] + 1e-12).all()
+    assert s30.townships["share_within"].between(0, 1).all()
+    assert np.isfinite(s30.townships["mean_minutes"]).all()
+    assert s30.method == "straight_line_fallback"
+    assert set(s30.catchments["minutes"]) >= {5.0, 10.0, 15.0, 30.0}
+    worst = s30.worst(3)
+    assert list(worst["share_within"]) == sorted(worst["share_within"])
