@@ -141,6 +141,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "dl_brief": ("区简报 (PDF)", "District brief (PDF)"),
     "pick_district_for_brief": ("简报需先在侧栏选择一个区。",
                                 "Pick a district in the sidebar for its brief."),
+    "beds_per_100k": ("每十万人精神科/福利床位", "Psychiatric + welfare beds per 100k"),
+    "staff_per_client": ("驿站人员 : 服务对象", "Station staff : clients"),
+    "home_service_rate": ("居家患者接受社区康复比例", "Home patients in community rehab"),
+    "progress": ("阶段目标进度（实测 vs 目标）", "Progress toward targets (measured vs target)"),
+    "worst_districts": ("未达标最多的区", "Districts with the most failures"),
     "data_title": ("数据", "Data"),
     "data_caption": (
         "上传边界、设施（GeoJSON / GeoPackage / 压缩Shapefile / CSV / Excel）。先逐行校验，"

@@ -38,3 +38,49 @@ def headline(dataset: Dataset, *, district: str | None = None) -> Headline:
         townships_without_station=int((~ds.units["unit_id"].isin(covered)).sum()),
         population=int(ds.units["population"].fillna(0).sum()),
     )
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Service indicators for the home page (aggregates only)."""
+
+    beds_per_100k: float
+    staff_per_client: float
+    home_service_rate: float
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num) / float(den) if den else float("nan")
+
+
+def overview(dataset: Dataset, *, district: str | None = None) -> Overview:
+    """Psychiatric + welfare beds per 100k residents, station staff per client, and the share
+    of home patients receiving community rehabilitation."""
+    ds = dataset.subset([district]) if district else dataset
+    fac = ds.facilities
+    beds = fac.loc[fac["kind"].isin(["psychiatric_hospital", "welfare_institution"]), "beds"]
+    pop = ds.units["population"].fillna(0).sum()
+    st = ds.stations()
+    return Overview(
+        beds_per_100k=_ratio(beds.fillna(0).sum() * 100_000, pop),
+        staff_per_client=_ratio(st["staff"].fillna(0).sum(), st["clients"].fillna(0).sum()),
+        home_service_rate=_ratio(ds.units["patients_served"].fillna(0).sum(),
+                                 ds.units["patients"].fillna(0).sum()),
+    )
+
+
+def worst_districts(findings, n: int = 5):
+    """Districts ranked by number of failing findings (city-scope findings excluded)."""
+    f = findings[findings["district"].notna()]
+    fails = f[f["status"] == "fail"].groupby("district").size()
+    total = f.groupby("district").size()
+    out = (fails.reindex(total.index, fill_value=0).rename("fail").to_frame()
+           .assign(total=total, share_fail=lambda d: d["fail"] / d["total"]))
+    return out.sort_values(["fail", "share_fail"], ascending=False).head(n).reset_index()
+
+
+def progress_table(milestones):
+    """City-level milestone rows → measured vs each milestone target (for charts)."""
+    city = milestones[milestones["entity_type"] == "city"]
+    targets = [c for c in city.columns if c.startswith("target_")]
+    return city.set_index("rule_id")[["measured", *targets]].astype(float)

@@ -30,6 +30,7 @@ def test_hash_format_salt_and_verify():
     h = hash_password("s3cret")
     scheme, n, r, p, salt, digest = h.split("$")
     assert (scheme, n, r, p) == ("scrypt", str(2**14), "8", "1")
+    assert len(salt) == 24 and len(digest) == 44  # base64 of 16 and 32 bytes
     assert "s3cret" not in h
     assert verify_password("s3cret", h)
     assert not verify_password("s3cret ", h) and not verify_password("", h)

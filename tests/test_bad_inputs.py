@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from bad_inputs import make
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bad_inputs import make
 from planning import crs
 from planning.checks import detect_gcj02_offset
 from planning.errors import InputError
@@ -188,8 +188,9 @@ def test_excel_values_without_header_and_duplicate_headers(intact, tmp_path):
 
 def test_excel_ledger_blank_rows_keep_row_numbers(intact, units, tmp_path):
     head = ["患者编号", "住址", "年龄"]
-    path = make.xlsx(tmp_path / "ledger.xlsx", [head, ["A1", "东城区安定门街道1号", 40], [None] * 3,
-                                                 ["A2", "火星", 30], ["A3", "东城区景山街道", "三十"]])
+    path = make.xlsx(tmp_path / "ledger.xlsx", [
+        head, ["A1", "东城区安定门街道1号", 40], [None] * 3, ["A2", "火星", 30],
+        ["A3", "东城区景山街道", "三十"]])
     with pytest.raises(InputError) as err:
         read_ledger(path, units)
     assert (err.value.row, err.value.field) == (5, "age")

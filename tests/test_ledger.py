@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
 from bad_inputs import make
+
 from planning import crs, ledger
 from planning.errors import InputError
 from planning.ledger import (
@@ -99,8 +99,8 @@ def test_missing_columns_give_na_not_zero(units):
 def test_address_and_township_matching(units):
     table = pd.DataFrame({
         "患者编号": ["1", "2", "3", "4", "5", "6"],
-        "住址": ["北京市东城区安定门街道花园胡同3号", "东城区和平里7区", "西城区东四十条", "火星基地",
-               "", "北京市东城区景山街道"],
+        "住址": ["北京市东城区安定门街道花园胡同3号", "东城区和平里7区", "西城区东四十条",
+               "火星基地", "", "北京市东城区景山街道"],
         "街道": ["", "", "", "", "东直门街道", ""],
     })
     s = summarise_ledger(table, units)
