@@ -37,11 +37,27 @@ def current_dataset() -> Dataset:
     return ds
 
 
+def _persist(key: str) -> None:
+    """Copy a widget's value to a plain session key: Streamlit forgets widget state when the
+    user switches pages, plain keys survive."""
+    st.session_state[f"_keep_{key}"] = st.session_state[key]
+
+
+def _restore(key: str, options: list, default=None):
+    kept = st.session_state.get(f"_keep_{key}", default)
+    return options.index(kept) if kept in options else 0
+
+
 def sidebar() -> tuple[str, Dataset, str | None]:
-    """Language toggle, dataset label and district picker; returns (lang, dataset, district)."""
+    """Language toggle, dataset label and district picker; returns (lang, dataset, district).
+
+    Choices persist across pages within the browser session.
+    """
+    langs = ["zh", "en"]
     lang = st.sidebar.radio(
-        t("language"), ["zh", "en"], horizontal=True, key="lang",
+        t("language"), langs, horizontal=True, key="lang", index=_restore("lang", langs),
         format_func=lambda v: "中文" if v == "zh" else "English",
+        on_change=_persist, args=("lang",),
     )
     try:
         ds = current_dataset()
@@ -50,8 +66,10 @@ def sidebar() -> tuple[str, Dataset, str | None]:
         st.stop()
     st.sidebar.caption(f"{t('dataset', lang)}: {ds.name}")
     all_label = t("all_districts", lang)
-    choice = st.sidebar.selectbox(t("district", lang), [all_label, *ds.district_names()],
-                                  key="district")
+    options = [all_label, *ds.district_names()]
+    choice = st.sidebar.selectbox(t("district", lang), options, key="district",
+                                  index=_restore("district", options),
+                                  on_change=_persist, args=("district",))
     district = None if choice == all_label else choice
     if ds.is_synthetic:
         st.sidebar.warning(t("synthetic_banner", lang))
@@ -91,7 +109,10 @@ def profile_picker(lang: str):
 
     names = rules.list_profiles()
     default = names.index("beijing-2018") if "beijing-2018" in names else 0
-    name = st.sidebar.selectbox(t("profile", lang), names, index=default, key="profile")
+    kept = st.session_state.get("_keep_profile")
+    index = names.index(kept) if kept in names else default
+    name = st.sidebar.selectbox(t("profile", lang), names, index=index, key="profile",
+                                on_change=_persist, args=("profile",))
     custom = st.sidebar.file_uploader(t("custom_profile", lang), type=["yaml", "yml"],
                                       key="profile_upload")
     profile = rules.load_profile(name)
@@ -110,8 +131,11 @@ def profile_picker(lang: str):
     years = list(profile.milestones)
     year = None
     if years:
-        year = st.sidebar.selectbox(t("milestone_year", lang), years, index=len(years) - 1,
-                                    key="milestone_year")
+        kept_year = st.session_state.get("_keep_milestone_year")
+        index = years.index(kept_year) if kept_year in years else len(years) - 1
+        year = st.sidebar.selectbox(t("milestone_year", lang), years, index=index,
+                                    key="milestone_year", on_change=_persist,
+                                    args=("milestone_year",))
     return name, profile, year
 
 

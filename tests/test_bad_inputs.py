@@ -306,3 +306,14 @@ def test_ledger_garbage_csv_raises_only_input_error(units, data):
         assert exc.source == "garbage.csv"
     else:
         assert s.n_matched + s.n_unmatched + len(s.duplicates) == s.n_rows
+
+
+@pytest.mark.shared
+def test_real_dongcheng_gcj02_files_are_flagged(shared_data, demo):
+    """The Dongcheng files are GCJ-02 labelled as lon/lat: flagged, and clean once converted."""
+    ref = demo.districts[demo.districts["name"] == "东城区"]
+    for name in ("streets.geojson", "facilities.geojson"):
+        raw = gpd.read_file(shared_data / "beijing-dongcheng" / name)
+        warn = detect_gcj02_offset(raw, ref)
+        assert warn is not None and warn.datum == "gcj02" and warn.before > 2 * warn.after
+        assert detect_gcj02_offset(crs.to_wgs84(raw, datum="gcj02"), ref) is None
