@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
+from planning import auth, ledger
 from planning import io as pio
 from planning.errors import InputError
 from planning.i18n import t
@@ -11,7 +14,7 @@ from planning.model import replace_layers
 from planning.ui import sidebar
 
 lang, dataset, _district = sidebar()
-zh = lang == "zh"
+auth.require_login("editor")
 st.title(t("data_title", lang))
 st.caption(t("data_caption", lang))
 
@@ -51,6 +54,34 @@ if results and not errors:
             st.success(t("data_replaced", lang))
 elif errors:
     st.info(t("nothing_changed", lang))
+
+st.subheader(t("ledger_title", lang))
+st.caption(t("ledger_caption", lang))
+up = st.file_uploader(t("upload_ledger", lang), type=["csv", "xlsx"], key="up_ledger")
+if up is not None:
+    try:
+        summary = ledger.read_ledger(up, dataset.units, name=up.name, datum=datum)
+    except InputError as exc:
+        st.error(f"❌ {exc}")
+        st.info(t("nothing_changed", lang))
+    else:
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric(t("ledger_rows", lang), summary.n_rows)
+        c2.metric(t("ledger_matched", lang), summary.n_matched)
+        c3.metric(t("ledger_unmatched", lang), summary.n_unmatched)
+        c4.metric(t("ledger_duplicates", lang), len(summary.duplicates))
+        for w in summary.warnings:
+            st.warning(w)
+        if summary.unmatched:
+            st.dataframe({"row": [r for r, _ in summary.unmatched],
+                          "reason": [why for _, why in summary.unmatched]}, width="stretch")
+        if st.button(t("use_ledger", lang), type="primary"):
+            units = ledger.apply_to_units(dataset.units, summary)
+            merged = replace_layers(dataset, units=units, source=f"ledger {up.name} (aggregated)")
+            st.session_state["dataset"] = dataclasses.replace(merged, synthetic=tuple(
+                s for s in dataset.synthetic if s != "units.patients"))
+            auth.mark_sensitive()
+            st.success(t("data_replaced", lang))
 
 st.subheader(t("templates", lang))
 cols = st.columns(3)

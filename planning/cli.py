@@ -172,6 +172,66 @@ def _findings_or_none(ds: Dataset):
     return rules.evaluate(ds, rules.load_profile("beijing-2018"))
 
 
+@app.command()
+def batch(
+    out: Annotated[Path, typer.Argument(help="Output directory (GeoParquet per partition + "
+                                        "national_summary.xlsx).")],
+    store: Annotated[Path | None, typer.Option(help="GeoParquet store (planning.national."
+                                               "write_store). Default: the synthetic national "
+                                               "set (real counties, SYNTHETIC below).")] = None,
+    provinces: Annotated[str | None, typer.Option(help="Synthetic set only: comma list of "
+                                                  "province codes, e.g. 11,12.")] = None,
+    by: Annotated[str, typer.Option(help="Partition by province or prefecture.")] = "province",
+    profile: Annotated[str, typer.Option(help="Profile name or YAML path.")] = "beijing-2018",
+    year: Annotated[int | None, typer.Option(help="Milestone year.")] = None,
+    threshold_min: Annotated[float, typer.Option(help="Access threshold, minutes.")] = 30.0,
+    mode: Annotated[str, typer.Option(help="walk or drive (straight-line speeds).")] = "drive",
+    candidates: Annotated[str, typer.Option(help="centroid or grid.")] = "centroid",
+    only: Annotated[str | None, typer.Option(help="Comma list of partitions to (re)run.")]
+    = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, or 'sync' "
+                                                  "(no dask). Default: a LocalCluster.")] = None,
+    workers: Annotated[int | None, typer.Option(help="LocalCluster workers.")] = None,
+    retries: Annotated[int, typer.Option(help="Dask retries of a failing partition.")] = 0,
+    force: Annotated[bool, typer.Option(help="Recompute completed partitions.")] = False,
+) -> None:
+    """National batch run on dask: compliance, access and township siting per partition.
+
+    Completed partitions are skipped on a rerun; exit 1 when a partition failed (rerun it with
+    --only), 2 on bad input.
+    """
+    from planning import batch as batch_mod
+    from planning import national
+
+    def show(o, i: int, n: int) -> None:
+        r = o.row
+        what = (f"{r.get('townships', 0)} townships, {r.get('fail', 0)} fails, "
+                f"{r.get('new_sites', 0)} new sites" if o.status != "failed" else o.error)
+        typer.echo(f"[{i}/{n}] {o.key} {r.get('name', '')} {o.status}: {what} "
+                   f"({o.runtime_s:.1f} s)")
+
+    try:
+        source = store if store is not None else national.ensure_store()
+        keys = [k.strip() for k in only.split(",")] if only else None
+        if store is None and provinces:
+            source = national.synthetic_national(provinces=provinces.split(","))
+        res = batch_mod.run_batch(source, out, by=by, profile=profile, year=year,
+                                  threshold_min=threshold_min, mode=mode, candidates=candidates,
+                                  only=keys, scheduler=scheduler, n_workers=workers,
+                                  retries=retries, force=force, progress=show)
+    except InputError as exc:
+        _fail_input(exc)
+    t = res.totals
+    typer.echo(f"{len(res.computed)} computed, {len(res.skipped)} skipped, {len(res.failed)} "
+               f"failed in {res.runtime_s:.1f} s on {res.scheduler}; {int(t['townships'])} "
+               f"townships, {int(t['fail'])} failing findings, {int(t['new_sites'])} new sites; "
+               f"wrote {res.workbook}")
+    if res.failed:
+        typer.secho(f"failed: {', '.join(res.failed)}; rerun with --only "
+                    f"{','.join(res.failed)}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

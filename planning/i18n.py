@@ -146,6 +146,20 @@ TEXT: dict[str, tuple[str, str]] = {
     "home_service_rate": ("居家患者接受社区康复比例", "Home patients in community rehab"),
     "progress": ("阶段目标进度（实测 vs 目标）", "Progress toward targets (measured vs target)"),
     "worst_districts": ("未达标最多的区", "Districts with the most failures"),
+    "ledger_title": ("患者台账（仅汇总）", "Patient ledger (aggregated only)"),
+    "ledger_caption": (
+        "台账按坐标或住址匹配到街乡后立即汇总为街乡人数；不保存任何个人记录。未能匹配的行只列出"
+        "行号与原因。加载真实台账后，本会话需要登录。",
+        "The ledger is placed in townships (by coordinates or address) and aggregated at once "
+        "to township counts; no personal record is kept. Unplaced rows are listed by row number "
+        "and reason only. After a real ledger is loaded, this session requires login.",
+    ),
+    "upload_ledger": ("台账文件 (CSV / Excel)", "Ledger file (CSV / Excel)"),
+    "ledger_rows": ("读取行数", "Rows read"),
+    "ledger_matched": ("已匹配街乡", "Placed in a township"),
+    "ledger_unmatched": ("未匹配", "Not placed"),
+    "ledger_duplicates": ("重复患者", "Duplicate patients"),
+    "use_ledger": ("用台账汇总数替换患者数", "Use the ledger's township counts"),
     "data_title": ("数据", "Data"),
     "data_caption": (
         "上传边界、设施（GeoJSON / GeoPackage / 压缩Shapefile / CSV / Excel）。先逐行校验，"

@@ -9,6 +9,7 @@ import logging
 
 import streamlit as st
 
+from planning import auth, privacy
 from planning.datasets import beijing_demo
 from planning.errors import InputError
 from planning.i18n import t
@@ -16,6 +17,7 @@ from planning.model import Dataset
 from planning.settings import DEFAULT, Settings
 
 log = logging.getLogger(__name__)
+privacy.install_log_scrubber()  # idempotent: redacts id/phone numbers from every log line
 
 
 @st.cache_resource(show_spinner=False)
@@ -59,6 +61,7 @@ def sidebar() -> tuple[str, Dataset, str | None]:
         format_func=lambda v: "中文" if v == "zh" else "English",
         on_change=_persist, args=("lang",),
     )
+    auth.require_login("viewer")  # only when real ledgers are loaded or JINGKANG_AUTH=1
     try:
         ds = current_dataset()
     except InputError as exc:
