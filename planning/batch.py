@@ -727,7 +727,7 @@ def _totals(summary: pd.DataFrame) -> pd.Series:
     done = summary[summary["status"] == "done"]
     sums = done[list(COUNT_COLUMNS)].astype(float).sum()
     tot = _shares(pd.DataFrame([sums]))
-    out = tot.iloc[0]
+    out = tot.iloc[0].astype(object)
     out["partition"], out["name"], out["status"] = "TOTAL", "全国合计 total", \
         f"{len(done)}/{len(summary)} done"
     return out

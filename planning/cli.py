@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from planning.errors import InputError
+from planning.errors import InfeasibleError, InputError
 from planning.model import Dataset
 
 app = typer.Typer(
@@ -120,6 +120,64 @@ def _write_findings(findings, prof, ds: Dataset, out: Path) -> None:
         typer.secho(f"unsupported output {suffix}; use .xlsx, .csv or .gpkg", err=True,
                     fg=typer.colors.RED)
         raise typer.Exit(2)
+
+
+@app.command()
+def suggest(
+    data: DataOpt = None,
+    datum: DatumOpt = "wgs84",
+    district: DistrictOpt = None,
+    model: Annotated[str, typer.Option(help="township_cover, mclp, pmedian, lscp or "
+                                       "cap_pmedian")] = "township_cover",
+    p: Annotated[int, typer.Option(help="New sites (mclp, pmedian, cap_pmedian).")] = 3,
+    threshold: Annotated[float, typer.Option(help="Minutes (coverage models).")] = 30.0,
+    mode: Annotated[str, typer.Option(help="walk or drive.")] = "walk",
+    weight: Annotated[str, typer.Option(help="population, eligible or patients.")]
+    = "population",
+    network: Annotated[Path | None, typer.Option(help="OSM XML or GraphML street network; "
+                                                 "default: straight-line fallback.")] = None,
+    time_limit: Annotated[float, typer.Option(help="Solver time limit, seconds.")] = 60.0,
+    out: Annotated[Path | None, typer.Option(help="Write sites to .gpkg or .csv.")] = None,
+) -> None:
+    """Suggest new station sites with an exact model; print status, objective, bound, gap."""
+    from planning.siting.plan import suggest_sites
+
+    try:
+        ds = load(data, datum)
+        if district:
+            ds = ds.subset([district])
+        net = None
+        if network is not None:
+            from planning import network as netmod
+
+            net = netmod.routing_network(netmod.graph_from_file(network, mode=mode))
+        with typer.progressbar(length=1, label="solving") as bar:
+            plan = suggest_sites(ds, model=model, p=p, threshold_min=threshold, mode=mode,
+                                 weight=weight, network=net, time_limit=time_limit)
+            bar.update(1)
+    except InputError as exc:
+        _fail_input(exc)
+    except InfeasibleError as exc:
+        typer.secho(f"infeasible: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    r = plan.result
+    typer.echo(f"{r.model}: status={r.status} objective={r.objective:.6g} bound={r.bound:.6g} "
+               f"gap={r.gap:.3%} runtime={r.runtime_s:.2f}s costs={plan.method}")
+    for _, row in plan.sites.iterrows():
+        typer.echo(f"  {row['site_id']} {row['district']} {row['unit_id']} "
+                   f"lon={row.geometry.x:.5f} lat={row.geometry.y:.5f} ({row['source']})")
+    typer.echo(plan.kpis.to_string())
+    if out is not None:
+        if out.suffix.lower() == ".csv":
+            plan.sites.drop(columns="geometry").assign(
+                lon=plan.sites.geometry.x, lat=plan.sites.geometry.y).to_csv(out, index=False)
+        else:
+            from planning.io import write_gpkg
+
+            write_gpkg({"suggested_sites": plan.sites}, out)
+        typer.echo(f"wrote {out}")
+    if r.status != "optimal":
+        raise typer.Exit(1)
 
 
 @app.command()

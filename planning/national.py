@@ -186,11 +186,13 @@ def area_names() -> dict[str, str]:
 # --------------------------------------------------------------------------- synthetic set
 
 def _zones(counties: gpd.GeoDataFrame, area_km2: np.ndarray) -> np.ndarray:
-    """Synthetic functional zones: small urban districts core, other districts expansion,
-    counties new_development, large counties ecological."""
+    """Synthetic functional zones by area: urban districts (…区) under 150 km² core, under
+    600 km² expansion, under 1,500 km² new_development, larger ecological; counties under
+    3,000 km² new_development, larger ecological."""
     urban = counties["name_zh"].astype(str).str.endswith("区").to_numpy()
-    return np.where(urban, np.where(area_km2 < 150, "core", "expansion"),
-                    np.where(area_km2 < 3000, "new_development", "ecological"))
+    city = np.select([area_km2 < 150, area_km2 < 600, area_km2 < 1500],
+                     ["core", "expansion", "new_development"], "ecological")
+    return np.where(urban, city, np.where(area_km2 < 3000, "new_development", "ecological"))
 
 
 def _tessellate(poly: shapely.Geometry, n: int, rng: np.random.Generator) -> np.ndarray:

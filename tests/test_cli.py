@@ -14,7 +14,7 @@ runner = CliRunner()
 def test_help_explains_each_command():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("check", "export"):
+    for cmd in ("check", "suggest", "export"):
         assert cmd in res.output
     res = runner.invoke(app, ["check", "--help"])
     assert "--profile" in res.output and "--fail-on-findings" in res.output
@@ -54,3 +54,22 @@ def test_export_bad_data_dir_exits_2(tmp_path):
     res = runner.invoke(app, ["export", str(tmp_path / "o"), "--data", str(tmp_path)])
     assert res.exit_code == 2
     assert "no districts.*" in res.output
+
+
+def test_suggest_prints_status_bound_gap_and_writes_sites(tmp_path):
+    out = tmp_path / "sites.csv"
+    res = runner.invoke(app, ["suggest", "--district", "东城区", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "status=optimal" in res.output and "bound=" in res.output and "gap=0.000%" in res.output
+    assert "straight_line_fallback" in res.output
+    import pandas as pd
+
+    sites = pd.read_csv(out)
+    assert len(sites) >= 1 and {"lon", "lat", "unit_id"} <= set(sites.columns)
+
+
+def test_suggest_infeasible_exits_1():
+    res = runner.invoke(app, ["suggest", "--district", "东城区", "--model", "cap_pmedian",
+                              "--p", "1"])
+    assert res.exit_code == 1
+    assert "total capacity" in res.output
