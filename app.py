@@ -1,51 +1,30 @@
-"""jingkang-planner dashboard, home page: overview KPIs, progress toward targets, map.
+"""jingkang-planner dashboard: the Streamlit entry point (``make app`` / ``streamlit run app.py``).
 
-Run with ``make app`` (or ``streamlit run app.py``). Pages stay thin: they call the engine.
+It only declares the pages; each page in ``pages/`` is thin and calls the engine in
+``planning/``.
 """
 
 from __future__ import annotations
 
-import streamlit as st
-from streamlit_folium import st_folium
+from pathlib import Path
 
-from planning import indicators, maps, rules
-from planning.i18n import t
-from planning.ui import findings_for, profile_picker, settings, sidebar
+import streamlit as st
 
 st.set_page_config(page_title="精康融合规划 Jingkang planner", page_icon="🗺️", layout="wide")
 
-lang, dataset, district = sidebar()
-name, profile, year = profile_picker(lang)
-st.title(t("app_title", lang))
-st.caption(t("app_caption", lang))
-
-kpi = indicators.headline(dataset, district=district)
-c1, c2, c3, c4 = st.columns(4)
-c1.metric(t("townships", lang), kpi.townships)
-c2.metric(t("stations", lang), kpi.stations)
-c3.metric(t("without_station", lang), kpi.townships_without_station)
-c4.metric(t("coverage", lang), f"{kpi.coverage:.1%}")
-ov = indicators.overview(dataset, district=district)
-d1, d2, d3 = st.columns(3)
-d1.metric(t("beds_per_100k", lang), f"{ov.beds_per_100k:.1f}")
-d2.metric(t("staff_per_client", lang), f"1 : {1 / ov.staff_per_client:.1f}"
-          if ov.staff_per_client == ov.staff_per_client and ov.staff_per_client else "—")
-d3.metric(t("home_service_rate", lang), f"{ov.home_service_rate:.0%}"
-          if ov.home_service_rate == ov.home_service_rate else "—")
-
-st.caption(t("map_caption", lang))
-fmap = maps.overview_map(dataset, district=district, lang=lang, settings=settings())
-st_folium(fmap, height=560, use_container_width=True, returned_objects=[], key="home_map")
-
-findings = findings_for(dataset.token, dataset, name, year, _profile_obj=profile)
-left, right = st.columns(2)
-if profile.milestones:
-    left.markdown(f"**{t('progress', lang)}** ({profile.name})")
-    left.bar_chart(indicators.progress_table(rules.milestone_view(dataset, profile)),
-                   stack=False, horizontal=True)
-right.markdown(f"**{t('worst_districts', lang)}**")
-right.dataframe(indicators.worst_districts(findings), hide_index=True, width="stretch")
-
-with st.expander(t("sources", lang)):
-    for line in dataset.sources:
-        st.markdown(f"- {line}")
+PAGES = Path(__file__).parent / "pages"
+navigation = st.navigation(
+    [
+        st.Page(PAGES / "0_总览_Overview.py", title="总览 Overview", default=True),
+        st.Page(PAGES / "1_地图_Map.py", title="地图 Map", url_path="地图_Map"),
+        st.Page(
+            PAGES / "2_合规_Compliance.py", title="合规 Compliance", url_path="合规_Compliance"
+        ),
+        st.Page(PAGES / "3_可达性_Access.py", title="可达性 Access", url_path="可达性_Access"),
+        st.Page(PAGES / "4_选址_Siting.py", title="选址 Siting", url_path="选址_Siting"),
+        st.Page(PAGES / "5_情景_Scenarios.py", title="情景 Scenarios", url_path="情景_Scenarios"),
+        st.Page(PAGES / "6_数据_Data.py", title="数据 Data", url_path="数据_Data"),
+        st.Page(PAGES / "7_导出_Export.py", title="导出 Export", url_path="导出_Export"),
+    ]
+)
+navigation.run()

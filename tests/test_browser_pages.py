@@ -85,7 +85,7 @@ def test_upload_invalid_then_valid_file(page, app_url, artifacts, tmp_path, demo
     page.get_by_role("button", name="使用这些数据").click()
     _ready(page)
     page.get_by_text("已替换当前数据").wait_for(timeout=60_000)
-    _goto_nav(page, "app")
+    _goto_nav(page, "总览")
     metric = page.locator("[data-testid='stMetric']", has_text="康复驿站数")
     metric.wait_for()
     assert metric.locator("[data-testid='stMetricValue']").inner_text() == str(len(st))

@@ -1,0 +1,49 @@
+"""Home page: overview KPIs, progress toward targets, map.
+
+Run with ``make app`` (or ``streamlit run app.py``). Pages stay thin: they call the engine.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from planning import indicators, maps, rules
+from planning.i18n import t
+from planning.ui import findings_for, profile_picker, settings, sidebar
+
+lang, dataset, district = sidebar()
+name, profile, year = profile_picker(lang)
+st.title(t("app_title", lang))
+st.caption(t("app_caption", lang))
+
+kpi = indicators.headline(dataset, district=district)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric(t("townships", lang), kpi.townships)
+c2.metric(t("stations", lang), kpi.stations)
+c3.metric(t("without_station", lang), kpi.townships_without_station)
+c4.metric(t("coverage", lang), f"{kpi.coverage:.1%}")
+ov = indicators.overview(dataset, district=district)
+d1, d2, d3 = st.columns(3)
+d1.metric(t("beds_per_100k", lang), f"{ov.beds_per_100k:.1f}")
+d2.metric(t("staff_per_client", lang), f"1 : {1 / ov.staff_per_client:.1f}"
+          if ov.staff_per_client == ov.staff_per_client and ov.staff_per_client else "—")
+d3.metric(t("home_service_rate", lang), f"{ov.home_service_rate:.0%}"
+          if ov.home_service_rate == ov.home_service_rate else "—")
+
+st.caption(t("map_caption", lang))
+fmap = maps.overview_map(dataset, district=district, lang=lang, settings=settings())
+st_folium(fmap, height=560, use_container_width=True, returned_objects=[], key="home_map")
+
+findings = findings_for(dataset.token, dataset, name, year, _profile_obj=profile)
+left, right = st.columns(2)
+if profile.milestones:
+    left.markdown(f"**{t('progress', lang)}** ({profile.name})")
+    left.bar_chart(indicators.progress_table(rules.milestone_view(dataset, profile)),
+                   stack=False, horizontal=True)
+right.markdown(f"**{t('worst_districts', lang)}**")
+right.dataframe(indicators.worst_districts(findings), hide_index=True, width="stretch")
+
+with st.expander(t("sources", lang)):
+    for line in dataset.sources:
+        st.markdown(f"- {line}")
