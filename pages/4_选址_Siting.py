@@ -13,8 +13,8 @@ from planning import maps
 from planning.errors import InfeasibleError, InputError
 from planning.i18n import t
 from planning.io import write_gpkg
-from planning.siting.plan import MODELS
-from planning.ui import settings, sidebar, siting_plan
+from planning.siting.plan import MODELS, ZONE_MIN_AREA
+from planning.ui import candidate_points, settings, sidebar, siting_plan
 
 st.set_page_config(page_title="选址 Siting", layout="wide")
 lang, dataset, district = sidebar()
@@ -35,11 +35,32 @@ with st.form("siting_form"):
     spacing = c6.number_input(t("spacing", lang), 500, 10000, 2000, step=500,
                               key="siting_spacing")
     limit = c7.number_input(t("time_limit", lang), 5, 600, 30, key="siting_limit")
+    with st.expander(t("constraints", lang)):
+        k1, k2, k3, k4 = st.columns(4)
+        area = k1.checkbox(t("zone_floor_area", lang), value=True, key="siting_area")
+        cap = k2.number_input(t("max_per_township", lang), 0, 10, 0, key="siting_cap")
+        cost = k3.number_input(t("site_cost", lang), 0, 10_000_000, 100_000, step=10_000,
+                               key="siting_cost")
+        budget = k4.number_input(t("budget", lang), 0, 100_000_000, 0, step=100_000,
+                                 key="siting_budget")
+        upload = st.file_uploader(t("candidates_file", lang), key="siting_candidates",
+                                  type=["geojson", "json", "gpkg", "zip", "csv", "xlsx"])
     run = st.form_submit_button(t("run", lang), type="primary")
 
 params = (("model", model), ("p", int(p)), ("threshold_min", float(threshold)),
           ("mode", mode), ("weight", weight), ("spacing_m", float(spacing)),
-          ("time_limit", float(limit)))
+          ("time_limit", float(limit)),
+          ("min_floor_area", ZONE_MIN_AREA if area else None),
+          ("max_per_township", int(cap) or None),
+          ("site_cost", float(cost) if budget else None),
+          ("budget", float(budget) or None))
+candidates = None
+if upload is not None:
+    try:
+        candidates = candidate_points(upload.getvalue(), upload.name, dataset.token)
+    except InputError as exc:
+        st.error(str(exc))
+        st.stop()
 if run:
     st.session_state["siting_params"] = params
 if st.session_state.get("siting_params") is None:
@@ -47,7 +68,8 @@ if st.session_state.get("siting_params") is None:
     st.stop()
 try:
     with st.spinner(t("solving", lang)):
-        plan = siting_plan(dataset.token, dataset, district, st.session_state["siting_params"])
+        plan = siting_plan(dataset.token, dataset, district, st.session_state["siting_params"],
+                           candidates)
 except (InfeasibleError, InputError) as exc:
     st.error(str(exc))
     st.stop()

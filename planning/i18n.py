@@ -160,6 +160,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "ledger_unmatched": ("未匹配", "Not placed"),
     "ledger_duplicates": ("重复患者", "Duplicate patients"),
     "use_ledger": ("用台账汇总数替换患者数", "Use the ledger's township counts"),
+    "constraints": ("约束与候选点", "Constraints and candidates"),
+    "zone_floor_area": ("按功能区最小面积 (50/70/100 m²)",
+                        "Zone floor-area minimum (50/70/100 m²)"),
+    "max_per_township": ("每街乡最多站点（0=不限）", "Max sites per township (0 = no cap)"),
+    "site_cost": ("每处新址成本（元/年）", "Cost per new site (yuan/yr)"),
+    "budget": ("预算（元/年，0=不限）", "Budget (yuan/yr, 0 = none)"),
+    "candidates_file": ("候选点文件（可选，点图层或含经纬度表格）",
+                        "Candidate sites file (optional; points or a lon/lat table)"),
     "data_title": ("数据", "Data"),
     "data_caption": (
         "上传边界、设施（GeoJSON / GeoPackage / 压缩Shapefile / CSV / Excel）。先逐行校验，"

@@ -385,3 +385,37 @@ def template_workbook(schema: Schema | str) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def read_points(file: str | Path | IO[bytes], *, datum: str = "wgs84",
+                name: str | None = None) -> gpd.GeoDataFrame:
+    """Read any point layer (e.g. candidate sites) without a schema: GeoJSON/GPKG/zipped SHP,
+    or CSV/Excel with lon/lat columns. Returns EPSG:4326 points; polygons become inside points."""
+    if isinstance(file, str | Path):
+        path: Path | None = Path(file)
+        data = None
+        source = name or path.name
+    else:
+        path = None
+        data = file.read()
+        source = name or _name(getattr(file, "name", None))
+    suffix = Path(source).suffix.lower()
+    if suffix in VECTOR_SUFFIXES:
+        gdf = _read_vector(data, path, source, suffix, None)
+    elif suffix in TABLE_SUFFIXES:
+        gdf = _points_from_table(_read_table(data, path, source, suffix, None), source, None,
+                                 None)
+    else:
+        allowed = ", ".join(VECTOR_SUFFIXES + TABLE_SUFFIXES)
+        msg = f"unsupported file type {suffix or '(none)'}; expected one of {allowed}"
+        raise InputError(msg, source=source)
+    if len(gdf) == 0:
+        msg = "the file has no features"
+        raise InputError(msg, source=source)
+    gdf = crs_mod.to_wgs84(gdf, datum=datum, source=source)
+    empty = gdf.geometry.is_empty | gdf.geometry.isna()
+    if empty.any():
+        msg = "the geometry is missing or empty"
+        raise InputError(msg, source=source, row=int(np.flatnonzero(empty.to_numpy())[0]),
+                         field="geometry")
+    return gdf

@@ -142,13 +142,32 @@ def profile_picker(lang: str):
     return name, profile, year
 
 
+def _frozen(params: tuple) -> dict:
+    return {k: (dict(v) if isinstance(v, tuple) and v and isinstance(v[0], tuple) else v)
+            for k, v in params}
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def siting_plan(token: str, _dataset: Dataset, district: str | None, params: tuple):
-    """Cached siting run keyed by dataset token, district and the parameters."""
+def siting_plan(token: str, _dataset: Dataset, district: str | None, params: tuple,
+                candidates=None):
+    """Cached siting run keyed by dataset token, district, the parameters and candidates."""
     from planning.siting.plan import suggest_sites
 
     ds = _dataset.subset([district]) if district else _dataset
-    return suggest_sites(ds, settings=settings(), **dict(params))
+    return suggest_sites(ds, settings=settings(), extra_candidates=candidates,
+                         **_frozen(params))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def candidate_points(data: bytes, name: str, token: str):
+    """User candidate sites from an uploaded point file, joined to townships."""
+    import io as _io
+
+    from planning.io import read_points
+    from planning.siting.candidates import from_points
+
+    pts = read_points(_io.BytesIO(data), name=name)
+    return from_points(pts, units=current_dataset().units, source=f"user:{name}")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

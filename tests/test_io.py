@@ -153,3 +153,18 @@ def test_gpkg_round_trip_and_load_dataset(tmp_path, demo):
                                    demo.facilities["floor_area_m2"].reset_index(drop=True),
                                    check_names=False)
     assert ds.facilities["services"].isna().sum() == demo.facilities["services"].isna().sum()
+
+
+def test_read_points_for_candidates(tmp_path):
+    from planning.io import read_points
+
+    c = tmp_path / "cands.csv"
+    c.write_text("name,lon,lat,floor_area_m2\nA,116.40,39.90,80\nB,116.41,39.91,\n",
+                 encoding="utf-8")
+    pts = read_points(c, datum="gcj02")
+    assert len(pts) == 2 and pts.crs.to_epsg() == 4326
+    assert pts.geometry.iloc[0].x < 116.40  # GCJ-02 shifted back west
+    empty = tmp_path / "empty.geojson"
+    empty.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    with pytest.raises(InputError, match="no features"):
+        read_points(empty)

@@ -96,3 +96,35 @@ def test_township_access_shares_are_consistent(dongcheng):
     assert set(s30.catchments["minutes"]) >= {5.0, 10.0, 15.0, 30.0}
     worst = s30.worst(3)
     assert list(worst["share_within"]) == sorted(worst["share_within"])
+
+
+def test_floor_area_cap_and_budget_constraints(dongcheng):
+    import geopandas as gpd
+    import shapely
+
+    # two user candidates in an uncovered township: one too small for the core zone (50 m²)
+    from planning.datasets import planted_defects
+
+    uid = next(u for u in planted_defects()["no_station_units"] if u.startswith("110101"))
+    poly = dongcheng.units.set_index("unit_id").loc[uid].geometry
+    p0 = poly.representative_point()
+    user = gpd.GeoDataFrame({"unit_id": [uid, uid], "floor_area_m2": [30.0, 80.0],
+                             "source": ["user", "user"]},
+                            geometry=[p0, shapely.Point(p0.x + 1e-4, p0.y)], crs=4326)
+    zone_min = {"core": 50, "expansion": 70, "new_development": 100, "ecological": 100}
+    plan = suggest_sites(dongcheng, model="township_cover", extra_candidates=user,
+                         spacing_m=50_000, min_floor_area=zone_min, profile=None)
+    chosen = plan.sites[plan.sites["unit_id"] == uid]
+    assert len(chosen) == 1
+    assert chosen["floor_area_m2"].isna().all() or (chosen["floor_area_m2"] >= 50).all()
+    assert not (plan.sites["floor_area_m2"] == 30.0).any()
+    # one site per township, existing stations included: the only room left is `uid`
+    capped = suggest_sites(dongcheng, model="pmedian", p=1, max_per_township=1, profile=None)
+    opened = capped.candidates[capped.candidates["selected"]]
+    assert opened.groupby("unit_id").size().max() == 1
+    assert list(capped.sites["unit_id"]) == [uid]
+    with pytest.raises(InfeasibleError, match="infeasible"):
+        suggest_sites(dongcheng, model="pmedian", p=2, max_per_township=1, profile=None)
+    budgeted = suggest_sites(dongcheng, model="mclp", threshold_min=10, site_cost=100_000,
+                             budget=250_000, profile=None)
+    assert len(budgeted.sites) <= 2

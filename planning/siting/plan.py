@@ -26,6 +26,11 @@ from planning.siting.models import LSCP, MCLP, PMedian
 from planning.siting.result import SitingResult
 from planning.siting.township import TownshipCover
 
+#: Beijing 2018 §二(三)12: station floor area by functional zone (m²).
+ZONE_MIN_AREA: tuple[tuple[str, float], ...] = (
+    ("core", 50.0), ("expansion", 70.0), ("new_development", 100.0), ("ecological", 100.0),
+)
+
 ModelName = Literal["township_cover", "mclp", "pmedian", "lscp", "cap_pmedian"]
 MODELS: tuple[str, ...] = ("township_cover", "mclp", "pmedian", "lscp", "cap_pmedian")
 
@@ -203,6 +208,10 @@ def suggest_sites(
     time_limit: float | None = None,
     mip_gap: float | None = None,
     profile: str | None = "beijing-2018",
+    min_floor_area: dict[str, float] | tuple | None = None,
+    max_per_township: int | None = None,
+    site_cost: float | None = None,
+    budget: float | None = None,
     settings: Settings = DEFAULT,
 ) -> SitingPlan:
     """Suggest new station sites for ``dataset`` (usually one district) with an exact model.
@@ -226,6 +235,14 @@ def suggest_sites(
         A :class:`planning.network.RoutingNetwork`; ``None`` uses the straight-line fallback.
     profile
         Policy profile used to count failing findings before/after (``None`` to skip).
+    min_floor_area
+        Minimum floor area (m²) of a new site by the functional zone of its township, e.g.
+        ``{"core": 50, "expansion": 70, "new_development": 100, "ecological": 100}`` (Beijing
+        2018 §二(三)12); candidates known to be smaller are excluded, unknown areas are kept.
+    max_per_township
+        At most this many open sites (existing included) per township.
+    site_cost, budget
+        Cost of each new site (e.g. yuan per year) and a budget on the new sites.
     """
     if model not in MODELS:
         msg = f"unknown model {model!r}; expected one of {', '.join(MODELS)}"
@@ -239,26 +256,39 @@ def suggest_sites(
     locked = np.flatnonzero(cands["locked"].to_numpy(dtype=bool))
     w = demand["weight"].to_numpy(dtype=float)
     finite_cost = np.where(np.isfinite(times), times, 1e6)
+    rules_opts: dict = {"locked": locked}
+    if min_floor_area:
+        min_floor_area = dict(min_floor_area)
+        zone_of = dict(zip(dataset.units["unit_id"], dataset.units["zone"], strict=True))
+        need = cands["unit_id"].map(zone_of).map(min_floor_area)
+        rules_opts["floor_area"] = cands["floor_area_m2"].to_numpy(dtype=float)
+        rules_opts["min_floor_area"] = need.astype(float).fillna(0.0).to_numpy()
+    if max_per_township is not None:
+        rules_opts["groups"] = cands["unit_id"].astype(str).to_numpy()
+        rules_opts["max_per_group"] = int(max_per_township)
+    if budget is not None:
+        rules_opts["site_cost"] = np.full(len(cands), float(site_cost or 1.0))
+        rules_opts["budget"] = float(budget)
     if model == "township_cover":
         solver = TownshipCover.from_cost_matrix(
             finite_cost, w, candidate_units=cands["unit_id"].astype(str).to_numpy(),
-            unit_ids=demand["unit_id"].astype(str).to_numpy(), locked=locked,
-            travel_weight=1.0,
+            unit_ids=demand["unit_id"].astype(str).to_numpy(), travel_weight=1.0,
+            **rules_opts,
         )
     elif model == "mclp":
-        solver = MCLP.from_cost_matrix(finite_cost, w, service_radius=threshold_min, p=p,
-                                       locked=locked)
+        solver = MCLP.from_cost_matrix(finite_cost, w, service_radius=threshold_min,
+                                       p=None if budget is not None else p, **rules_opts)
     elif model == "pmedian":
-        solver = PMedian.from_cost_matrix(finite_cost, w, p=p, locked=locked)
+        solver = PMedian.from_cost_matrix(finite_cost, w, p=p, **rules_opts)
     elif model == "lscp":
         solver = LSCP.from_cost_matrix(finite_cost, w, service_radius=threshold_min,
-                                       locked=locked)
+                                       **rules_opts)
     else:
         caps = cands["capacity"].to_numpy(dtype=float)
         fill = float(np.nanmedian(caps)) if np.isfinite(caps).any() else float(w.sum())
         caps = np.where(np.isfinite(caps), caps, fill)
         solver = CapacitatedPMedian.from_cost_matrix(finite_cost, w, p=p, capacities=caps,
-                                                     demand=w, locked=locked)
+                                                     demand=w, **rules_opts)
     result = solver.solve(time_limit=time_limit or settings.solver_time_limit_s,
                           mip_gap=settings.solver_mip_gap if mip_gap is None else mip_gap)
     before = cands["locked"].to_numpy(dtype=bool)
@@ -286,7 +316,10 @@ def suggest_sites(
     cands = cands.assign(selected=after)
     kpis = _kpis(dataset, demand, cands, times, before, after, threshold_min, profile, sites)
     params = {"model": model, "p": p, "threshold_min": threshold_min, "mode": mode,
-              "weight": weight, "spacing_m": spacing_m, "method": ttm.method}
+              "weight": weight, "spacing_m": spacing_m, "method": ttm.method,
+              "min_floor_area": bool(min_floor_area), "max_per_township": max_per_township,
+              "budget": budget, "user_candidates": 0 if extra_candidates is None
+              else len(extra_candidates)}
     return SitingPlan(result=result, sites=sites.reset_index(drop=True), candidates=cands,
                       assignment=assignment, kpis=kpis, method=ttm.method, params=params)
 
