@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from planning import access, batch, national, rules
+from planning import access, batch, national, partition, rules
 from planning.cli import app
 from planning.errors import InputError
 from planning.settings import DEFAULT
@@ -84,17 +84,17 @@ def test_nearest_minutes_matches_straight_line_matrix(layers):
     units = layers.units.iloc[:150]
     stations = layers.facilities[layers.facilities["kind"] == "rehab_station"].iloc[::3]
     demand = gpd.GeoDataFrame(geometry=units.geometry.representative_point(), crs=units.crs)
-    got, idx = batch.nearest_minutes(batch._xy(demand.geometry.values),
-                                     batch._xy(stations.geometry.values),
-                                     speed_kmh=30.0, detour_factor=1.3)
+    got, idx = partition.nearest_minutes(partition._xy(demand.geometry.values),
+                                         partition._xy(stations.geometry.values),
+                                         speed_kmh=30.0, detour_factor=1.3)
     ttm = access.straight_line_matrix(demand, stations, mode="drive", speed_kmh=30.0,
                                       detour_factor=1.3)
     want = np.asarray(ttm.values, dtype=float)
     # the matrix measures in a UTM zone (scale error up to ~1 %), the KD-tree on the sphere
     np.testing.assert_allclose(got, want.min(axis=1), rtol=1e-2)
     assert (idx == want.argmin(axis=1)).mean() > 0.98
-    none, _ = batch.nearest_minutes(batch._xy(demand.geometry.values), np.empty((0, 2)),
-                                    speed_kmh=30.0, detour_factor=1.3)
+    none, _ = partition.nearest_minutes(partition._xy(demand.geometry.values),
+                                        np.empty((0, 2)), speed_kmh=30.0, detour_factor=1.3)
     assert np.isinf(none).all()
 
 
