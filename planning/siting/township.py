@@ -47,6 +47,11 @@ class TownshipCover(SitingModel):
     where ``U_N`` are the townships needing a station, ``N`` their rows, ``S_u`` the candidates
     serving ``u`` and ``λ = travel_weight``. With ``λ = 0`` (default) ``x`` is not built and this
     is a set cover over townships (``c_j = 1``: fewest new sites).
+
+    With ``λ > 0`` and several demand rows per township, a site costs ``c_j`` against
+    ``λ × weight × minutes``: with population weights the travel term dominates and the model
+    opens many sites. Scale ``travel_weight`` (e.g. 1 / total weight) or cap sites per township
+    (``groups=``, ``max_per_group=1``) to get one well-placed site per township.
     """
 
     name = "township-cover"
