@@ -264,7 +264,7 @@ def add_legend(m: folium.Map, items: list[tuple[str, str]], *, title: str) -> No
         for c, lab in items
     )
     box = (
-        '<div class="jk-legend" style="position:absolute;bottom:40px;left:10px;z-index:9999;'
+        '<div class="jk-legend" style="position:absolute;bottom:64px;left:10px;z-index:9999;'
         'background:rgba(255,255,255,.92);padding:6px 10px;border:1px solid #999;'
         f'border-radius:4px;font:12px sans-serif"><b>{html.escape(title)}</b>{rows}</div>'
     )
