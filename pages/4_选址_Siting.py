@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning import maps
+from planning import maps, privacy
 from planning.errors import InfeasibleError, InputError
 from planning.i18n import t
 from planning.io import write_gpkg
@@ -89,10 +89,15 @@ st_folium(fmap, height=560, use_container_width=True, returned_objects=[], key="
 st.session_state["suggested_geojson"] = plan.sites[["site_id", "geometry"]].to_json()
 
 st.subheader(t("before_after", lang))
-st.dataframe(plan.kpis, width="stretch")
+kpis = plan.kpis.rename(index=lambda k: t(f"kpi_{k}", lang),
+                        columns={"before": t("before", lang), "after": t("after", lang)})
+st.dataframe(kpis, width="stretch")
 st.subheader(t("suggested_sites", lang))
 table = plan.sites.drop(columns="geometry").assign(lon=plan.sites.geometry.x,
                                                    lat=plan.sites.geometry.y)
+if plan.params["weight"] != "population":  # patient counts: small cells suppressed
+    table = privacy.suppress_frame_for_export(table, columns=["demand_served"],
+                                              derived=["mean_minutes"])
 st.dataframe(table, hide_index=True, width="stretch")
 d1, d2 = st.columns(2)
 with tempfile.TemporaryDirectory() as tmp:

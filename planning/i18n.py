@@ -168,6 +168,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "budget": ("预算（元/年，0=不限）", "Budget (yuan/yr, 0 = none)"),
     "candidates_file": ("候选点文件（可选，点图层或含经纬度表格）",
                         "Candidate sites file (optional; points or a lon/lat table)"),
+    "before": ("实施前", "before"),
+    "after": ("实施后", "after"),
+    "kpi_townships_with_station": ("有驿站的街乡", "Townships with a station"),
+    "kpi_weight_within_threshold": ("阈值时间内的需求（人）", "Demand within the threshold"),
+    "kpi_mean_minutes": ("平均出行时间（分钟）", "Mean travel time (min)"),
+    "kpi_stations": ("驿站数", "Stations"),
+    "kpi_failing_findings": ("未达标检查项", "Failing findings"),
     "data_title": ("数据", "Data"),
     "data_caption": (
         "上传边界、设施（GeoJSON / GeoPackage / 压缩Shapefile / CSV / Excel）。先逐行校验，"
