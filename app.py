@@ -1,6 +1,6 @@
 """jingkang-planner dashboard: the Streamlit entry point (``make app`` / ``streamlit run app.py``).
 
-It only declares the pages; each page in ``pages/`` is thin and calls the engine in
+It only declares the pages; each page in ``app_pages/`` is thin and calls the engine in
 ``planning/``.
 """
 
@@ -12,7 +12,7 @@ import streamlit as st
 
 st.set_page_config(page_title="精康融合规划 Jingkang planner", page_icon="🗺️", layout="wide")
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "app_pages"
 navigation = st.navigation(
     [
         st.Page(PAGES / "0_总览_Overview.py", title="总览 Overview", default=True),

@@ -17,7 +17,7 @@ TARGET_S = 3.0
 
 
 def main() -> None:
-    pages = sorted((Path(__file__).resolve().parents[1] / "pages").glob("*.py"))
+    pages = sorted((Path(__file__).resolve().parents[1] / "app_pages").glob("*.py"))
     print(f"{'page':28s} {'first s':>8s} {'reload s':>9s} {'reload/first':>13s}  target")
     for page in pages:
         at = AppTest.from_file(str(page), default_timeout=300)

@@ -175,6 +175,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "kpi_mean_minutes": ("平均出行时间（分钟）", "Mean travel time (min)"),
     "kpi_stations": ("驿站数", "Stations"),
     "kpi_failing_findings": ("未达标检查项", "Failing findings"),
+    "measure_share_within": ("阈值内居民比例", "Share of residents within the threshold"),
+    "measure_mean_minutes": ("平均出行时间", "Mean travel time"),
+    "measure_access_2sfca": ("2SFCA 可达性指数", "2SFCA access index"),
+    "measure_access_e2sfca": ("E2SFCA 可达性指数", "E2SFCA access index"),
     "data_title": ("数据", "Data"),
     "data_caption": (
         "上传边界、设施（GeoJSON / GeoPackage / 压缩Shapefile / CSV / Excel）。先逐行校验，"

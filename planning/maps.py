@@ -20,6 +20,7 @@ import folium
 import geopandas as gpd
 
 from planning import crs as crs_module
+from planning.i18n import t
 from planning.model import FACILITY_KINDS, Dataset
 from planning.settings import DEFAULT, Settings
 
@@ -553,9 +554,7 @@ def access_map(
     folium.LayerControl(collapsed=True).add_to(m)
     station_label = FACILITY_KINDS["rehab_station"] if zh else KIND_LABELS_EN["rehab_station"]
     add_legend(m, [*legend, (KIND_COLOURS["rehab_station"], station_label)],
-               title=({"share_within": "阈值内居民比例", "mean_minutes": "平均分钟",
-                       "access_2sfca": "2SFCA", "access_e2sfca": "E2SFCA"}[column] if zh
-                      else column))
+               title=t(f"measure_{column}", lang))
     return make_offline(m)
 
 

@@ -1,4 +1,4 @@
-"""Streamlit glue shared by app.py and pages/: sidebar, cached loaders, error display.
+"""Streamlit glue shared by app.py and app_pages/: sidebar, cached loaders, error display.
 
 Only presentation lives here; every number comes from the engine modules.
 """

@@ -44,6 +44,8 @@ def test_every_page_renders_without_error(page, app_url, artifacts, path, title)
     _ready(page)
     page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0
+    nav = [a.inner_text() for a in page.locator("[data-testid='stSidebarNav'] a").all()]
+    assert nav[0] == "总览 Overview" and len(nav) == len(PAGES)  # st.navigation, not a folder
     if path in ("", "地图_Map", "合规_Compliance", "可达性_Access"):
         frame = page.frame_locator("iframe[title*='streamlit_folium']").first
         frame.locator("path.leaflet-interactive").first.wait_for(timeout=60_000)
@@ -147,3 +149,18 @@ def test_siting_scenario_and_exports(page, app_url, artifacts, tmp_path):
     wb = openpyxl.load_workbook(got["下载合规检查工作簿 (Excel)"])
     assert len(wb.sheetnames) >= 5
     page.screenshot(path=str(artifacts / "exports.png"), full_page=True)
+
+
+def test_access_page_with_an_uploaded_street_network(page, app_url, artifacts, shared_data):
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{app_url}/可达性_Access")
+    _ready(page)
+    page.get_by_text("未加载路网").wait_for(timeout=60_000)  # fallback labelled first
+    osm = shared_data / "osm" / "beijing-wudaokou.osm"
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(osm))
+    page.get_by_text("已使用路网").wait_for(timeout=120_000)
+    _ready(page)
+    assert page.get_by_text("未加载路网").count() == 0  # times now come from the network
+    frame = page.frame_locator("iframe[title*='streamlit_folium']").first
+    frame.locator("path.leaflet-interactive").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(artifacts / "access_network.png"), full_page=True)

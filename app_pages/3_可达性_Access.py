@@ -23,7 +23,8 @@ mode = c1.selectbox(t("mode", lang), ["walk", "drive"], key="access_mode",
 threshold = c2.select_slider(t("threshold", lang), [5, 10, 15, 20, 30, 45, 60], value=15,
                              key="access_threshold")
 column = c3.selectbox(t("colour_by", lang), ["share_within", "mean_minutes", "access_2sfca",
-                                             "access_e2sfca"], key="access_column")
+                                             "access_e2sfca"], key="access_column",
+                      format_func=lambda c: t(f"measure_{c}", lang))
 upload = st.file_uploader(t("network_file", lang), type=["osm", "xml", "graphml"],
                           key="network_upload")
 
