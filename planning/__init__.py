@@ -15,7 +15,7 @@ Import the module you need (``from planning import rules``); nothing heavy loads
 
 __version__ = "0.1.0"
 __all__ = [
-    "access", "batch", "checks", "cli", "coverage", "crs", "datasets", "errors", "i18n",
+    "access", "auth", "batch", "checks", "cli", "coverage", "crs", "datasets", "errors", "i18n",
     "indicators", "io", "ledger", "maps", "model", "national", "network", "partition", "places",
     "privacy", "report", "rules", "settings", "siting", "workbook",
 ]
