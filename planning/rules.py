@@ -267,10 +267,10 @@ def summarise(findings: pd.DataFrame) -> Summary:
         in_district) else pd.DataFrame(columns=["district", "rule_id", "milestone",
                                                 *STATUSES, "total"])
     rank = findings["status"].map({"pass": 0, "not_assessable": 1, "fail": 2})
-    f = findings.assign(_rank=rank)
+    f = findings.assign(_rank=rank, _fail=(rank == 2).astype(int))
     g = f.groupby(["entity_type", "entity_id"], sort=False, dropna=False)
     by_entity = g.agg(entity_name=("entity_name", "first"), district=("district", "first"),
-                      worst=("_rank", "max"), n_fail=("_rank", lambda s: int((s == 2).sum())))
+                      worst=("_rank", "max"), n_fail=("_fail", "sum"))
     fails = f[f["status"] == "fail"].groupby(["entity_type", "entity_id"])["rule_id"].agg(
         lambda s: ", ".join(dict.fromkeys(s)))
     by_entity["failed_rules"] = fails.reindex(by_entity.index).fillna("")
