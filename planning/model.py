@@ -515,16 +515,31 @@ def assign_units(facilities: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> gpd.G
 
     Values already present are kept; facilities outside every township keep ``<NA>``.
     """
+    found = units_of_points(facilities, units, columns=("unit_id", "district"))
+    out = facilities.copy()
+    for col in ("unit_id", "district"):
+        out[col] = out[col].astype("string").fillna(found[col])
+    return out
+
+
+def units_of_points(
+    points: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    *,
+    columns: tuple[str, ...] = ("unit_id",),
+) -> pd.DataFrame:
+    """Attributes (``columns``) of the township polygon containing each point.
+
+    Indexed like ``points``; ``<NA>`` outside every township; the first match on shared borders.
+    """
+    geom = units.geometry.name
     joined = gpd.sjoin(
-        facilities[["geometry"]], units[["unit_id", "district", "geometry"]],
+        points[[points.geometry.name]],
+        units[[*columns, geom]].to_crs(points.crs),
         how="left", predicate="within",
     )
     joined = joined[~joined.index.duplicated(keep="first")]
-    out = facilities.copy()
-    for col in ("unit_id", "district"):
-        found = joined[col].astype("string").reindex(out.index)
-        out[col] = out[col].astype("string").fillna(found)
-    return out
+    return pd.DataFrame({c: joined[c].astype("string").reindex(points.index) for c in columns})
 
 
 def make_dataset(

@@ -30,6 +30,7 @@ import shapely
 
 from planning.crs import WGS84, to_metric
 from planning.errors import InputError
+from planning.model import units_of_points
 
 COLUMNS: tuple[str, ...] = ("candidate_id", "source", "unit_id", "floor_area_m2", "name")
 
@@ -93,14 +94,7 @@ def assign_unit(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> pd.Series:
     if "unit_id" not in units:
         msg = f"units need a 'unit_id' column; found {list(units.columns)}"
         raise InputError(msg, source="units", field="unit_id")
-    joined = gpd.sjoin(
-        points[[points.geometry.name]],
-        units[["unit_id", units.geometry.name]].to_crs(points.crs),
-        how="left",
-        predicate="within",
-    )
-    joined = joined[~joined.index.duplicated(keep="first")]
-    return joined["unit_id"].astype("string").reindex(points.index)
+    return units_of_points(points, units)["unit_id"]
 
 
 def from_points(
