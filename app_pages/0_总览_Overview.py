@@ -8,9 +8,11 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning import indicators, maps, rules
+from planning import rules
+from planning.app.ui import findings_for, profile_picker, settings, sidebar
 from planning.i18n import t
-from planning.ui import findings_for, profile_picker, settings, sidebar
+from planning.publish import maps
+from planning.rules import indicators
 
 lang, dataset, district = sidebar()
 name, profile, year = profile_picker(lang)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning import maps
+from planning.app.ui import extra_map_layers, settings, sidebar
 from planning.i18n import t
-from planning.ui import extra_map_layers, settings, sidebar
+from planning.publish import maps
 
 st.set_page_config(page_title="地图 Map", layout="wide")
 lang, dataset, district = sidebar()

@@ -7,9 +7,10 @@ import io
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning import maps, rules, workbook
+from planning import rules
+from planning.app.ui import findings_for, profile_picker, settings, sidebar
 from planning.i18n import t
-from planning.ui import findings_for, profile_picker, settings, sidebar
+from planning.publish import maps, workbook
 
 st.set_page_config(page_title="合规 Compliance", layout="wide")
 lang, dataset, district = sidebar()

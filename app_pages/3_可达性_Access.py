@@ -7,10 +7,10 @@ import hashlib
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning import maps
+from planning.app.ui import access_summary, routing_network_from_upload, settings, sidebar
 from planning.errors import InputError, NetworkUnavailableError
 from planning.i18n import t
-from planning.ui import access_summary, routing_network_from_upload, settings, sidebar
+from planning.publish import maps
 
 st.set_page_config(page_title="可达性 Access", layout="wide")
 lang, dataset, district = sidebar()

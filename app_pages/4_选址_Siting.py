@@ -9,12 +9,12 @@ from pathlib import Path
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning import maps, privacy
+from planning.app.ui import candidate_points, settings, sidebar, siting_plan
+from planning.data.io import write_gpkg
 from planning.errors import InfeasibleError, InputError
 from planning.i18n import t
-from planning.io import write_gpkg
+from planning.publish import maps, privacy
 from planning.siting.plan import MODELS, ZONE_MIN_AREA
-from planning.ui import candidate_points, settings, sidebar, siting_plan
 
 st.set_page_config(page_title="选址 Siting", layout="wide")
 lang, dataset, district = sidebar()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning import maps
+from planning.app.ui import settings, sidebar
 from planning.i18n import t
+from planning.publish import maps
 from planning.siting.plan import compare
-from planning.ui import settings, sidebar
 
 st.set_page_config(page_title="情景 Scenarios", layout="wide")
 lang, dataset, _district = sidebar()

@@ -6,12 +6,13 @@ import dataclasses
 
 import streamlit as st
 
-from planning import auth, ledger
-from planning import io as pio
+from planning.app import auth
+from planning.app.ui import sidebar
+from planning.data import io as pio
+from planning.data import ledger
+from planning.data.model import replace_layers
 from planning.errors import InputError
 from planning.i18n import t
-from planning.model import replace_layers
-from planning.ui import sidebar
 
 lang, dataset, _district = sidebar()
 auth.require_login("editor")

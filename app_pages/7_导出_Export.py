@@ -8,9 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from planning import report, workbook
+from planning.app.ui import findings_for, profile_picker, settings, sidebar
 from planning.i18n import t
-from planning.ui import findings_for, profile_picker, settings, sidebar
+from planning.publish import report, workbook
 
 st.set_page_config(page_title="导出 Export", layout="wide")
 lang, dataset, district = sidebar()

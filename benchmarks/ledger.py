@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from bad_inputs.make import grid_units, ledger_csv
 
-from planning.ledger import read_ledger
+from planning.data.ledger import read_ledger
 
 
 def main(n: int = 1_000_000) -> None:

@@ -34,7 +34,8 @@ import numpy as np
 import psutil
 import shapely
 
-from planning import access, network
+from planning import access
+from planning.access import network
 from planning.settings import Settings
 
 N_DEMAND, N_SUPPLY = 10_000, 1_000

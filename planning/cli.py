@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
+from planning.data.model import Dataset
 from planning.errors import InfeasibleError, InputError
-from planning.model import Dataset
 
 app = typer.Typer(
     help="jingkang-planner: check, site and export the community mental-health rehab network.",
@@ -42,10 +42,10 @@ def _find(folder: Path, stem: str) -> Path:
 def load(data: Path | None, datum: str) -> Dataset:
     """The dataset from ``--data`` or the Beijing demo."""
     if data is None:
-        from planning.datasets import beijing_demo
+        from planning.data.datasets import beijing_demo
 
         return beijing_demo()
-    from planning.io import load_dataset
+    from planning.data.io import load_dataset
 
     return load_dataset(_find(data, "districts"), _find(data, "units"),
                         _find(data, "facilities"), name=data.name, datum=datum)
@@ -105,7 +105,7 @@ def _isna(v) -> bool:
 
 
 def _write_findings(findings, prof, ds: Dataset, out: Path) -> None:
-    from planning import report, workbook
+    from planning.publish import report, workbook
 
     suffix = out.suffix.lower()
     if suffix == ".xlsx":
@@ -148,7 +148,7 @@ def suggest(
             ds = ds.subset([district])
         net = None
         if network is not None:
-            from planning import network as netmod
+            from planning.access import network as netmod
 
             net = netmod.routing_network(netmod.graph_from_file(network, mode=mode))
         with typer.progressbar(length=1, label="solving") as bar:
@@ -172,7 +172,7 @@ def suggest(
             plan.sites.drop(columns="geometry").assign(
                 lon=plan.sites.geometry.x, lat=plan.sites.geometry.y).to_csv(out, index=False)
         else:
-            from planning.io import write_gpkg
+            from planning.data.io import write_gpkg
 
             write_gpkg({"suggested_sites": plan.sites}, out)
         typer.echo(f"wrote {out}")
@@ -191,7 +191,7 @@ def export(
     = "html,png,pdf,gpkg",
 ) -> None:
     """Export the coverage map (HTML/PNG/PDF), a GeoPackage and district briefs."""
-    from planning import report
+    from planning.publish import report
 
     try:
         ds = load(data, datum)
@@ -234,7 +234,7 @@ def _findings_or_none(ds: Dataset):
 def batch(
     out: Annotated[Path, typer.Argument(help="Output directory (GeoParquet per partition + "
                                         "national_summary.xlsx).")],
-    store: Annotated[Path | None, typer.Option(help="GeoParquet store (planning.national."
+    store: Annotated[Path | None, typer.Option(help="GeoParquet store (planning.batch.national."
                                                "write_store). Default: the synthetic national "
                                                "set (real counties, SYNTHETIC below).")] = None,
     provinces: Annotated[str | None, typer.Option(help="Synthetic set only: comma list of "
@@ -259,7 +259,7 @@ def batch(
     --only), 2 on bad input.
     """
     from planning import batch as batch_mod
-    from planning import national
+    from planning.batch import national
 
     def show(o, i: int, n: int) -> None:
         r = o.row

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from planning import access, network
+from planning import access
+from planning.access import network
 from planning.errors import InputError
 from planning.settings import Settings
 

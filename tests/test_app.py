@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from planning import indicators
+from planning.rules import indicators
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from planning import auth
-from planning.auth import (
+from planning.app import auth
+from planning.app.auth import (
     User,
     auth_required,
     authenticate,

@@ -17,12 +17,12 @@ from bad_inputs import make
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planning import crs
-from planning.checks import detect_gcj02_offset
+from planning.data import crs
+from planning.data.checks import detect_gcj02_offset
+from planning.data.io import read_layer
+from planning.data.ledger import LedgerSummary, read_ledger, summarise_ledger
+from planning.data.model import Dataset, make_dataset, validate
 from planning.errors import InputError
-from planning.io import read_layer
-from planning.ledger import LedgerSummary, read_ledger, summarise_ledger
-from planning.model import Dataset, make_dataset, validate
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from planning import access, batch, national, partition, rules
+from planning import access, batch, rules
+from planning.batch import national, partition
 from planning.cli import app
 from planning.errors import InputError
 from planning.settings import DEFAULT

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from planning import indicators
+from planning.rules import indicators
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import shapely
 
-from planning import crs
+from planning.data import crs
 from planning.errors import InputError
 
 # Published results of the reference implementation (wandergis/coordtransform test/app.js)

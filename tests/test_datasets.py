@@ -7,7 +7,7 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from planning.datasets import DISTRICTS, PLANTED_KINDS, beijing_demo, generate, planted_defects
+from planning.data.datasets import DISTRICTS, PLANTED_KINDS, beijing_demo, generate, planted_defects
 from planning.settings import Settings
 
 

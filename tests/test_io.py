@@ -12,9 +12,9 @@ import pytest
 import shapely
 from openpyxl import Workbook
 
-from planning import crs
+from planning.data import crs
+from planning.data.io import load_dataset, read_layer, write_gpkg
 from planning.errors import InputError
-from planning.io import load_dataset, read_layer, write_gpkg
 
 PTS = [(116.40, 39.90), (116.45, 39.95)]
 
@@ -156,7 +156,7 @@ def test_gpkg_round_trip_and_load_dataset(tmp_path, demo):
 
 
 def test_read_points_for_candidates(tmp_path):
-    from planning.io import read_points
+    from planning.data.io import read_points
 
     c = tmp_path / "cands.csv"
     c.write_text("name,lon,lat,floor_area_m2\nA,116.40,39.90,80\nB,116.41,39.91,\n",

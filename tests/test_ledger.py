@@ -13,9 +13,8 @@ import pytest
 import shapely
 from bad_inputs import make
 
-from planning import crs, ledger
-from planning.errors import InputError
-from planning.ledger import (
+from planning.data import crs, ledger
+from planning.data.ledger import (
     Eligibility,
     LedgerSummary,
     apply_to_units,
@@ -23,7 +22,8 @@ from planning.ledger import (
     read_ledger,
     summarise_ledger,
 )
-from planning.model import make_dataset, validate
+from planning.data.model import make_dataset, validate
+from planning.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import folium
 
-from planning import maps
+from planning.publish import maps
 from planning.settings import DEFAULT
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import shapely
 
+from planning.data.model import make_dataset, services_list, validate
 from planning.errors import InputError
-from planning.model import make_dataset, services_list, validate
 
 
 def facilities(**over):

@@ -15,7 +15,7 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from planning import network
+from planning.access import network
 from planning.errors import InputError, NetworkUnavailableError
 from planning.settings import Settings
 

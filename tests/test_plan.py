@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planning.coverage import population_grid, township_access
+from planning.access.coverage import population_grid, township_access
 from planning.errors import InfeasibleError, InputError
 from planning.siting.plan import add_sites, build_candidates, suggest_sites
 
@@ -103,7 +103,7 @@ def test_floor_area_cap_and_budget_constraints(dongcheng):
     import shapely
 
     # two user candidates in an uncovered township: one too small for the core zone (50 m²)
-    from planning.datasets import planted_defects
+    from planning.data.datasets import planted_defects
 
     uid = next(u for u in planted_defects()["no_station_units"] if u.startswith("110101"))
     poly = dongcheng.units.set_index("unit_id").loc[uid].geometry

@@ -13,7 +13,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planning.privacy import (
+from planning.publish.privacy import (
     SECONDARY,
     ScrubFilter,
     install_log_scrubber,

@@ -17,10 +17,11 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from planning import maps, report, rules, workbook
-from planning.ledger import apply_to_units, read_ledger
-from planning.model import replace_layers
-from planning.privacy import install_log_scrubber
+from planning import rules
+from planning.data.ledger import apply_to_units, read_ledger
+from planning.data.model import replace_layers
+from planning.publish import maps, report, workbook
+from planning.publish.privacy import install_log_scrubber
 
 SECRET_IDS = [f"ZZID{i:05d}X" for i in range(60)]
 SECRET_NAMES = [f"隐私姓名{i:02d}" for i in range(60)]

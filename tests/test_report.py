@@ -10,7 +10,7 @@ import pyogrio
 import pytest
 from PIL import Image
 
-from planning import report
+from planning.publish import privacy, report
 
 
 def _texts(fig) -> list[str]:
@@ -70,7 +70,7 @@ def test_gpkg_has_all_layers_and_metadata(demo, tmp_path):
 def test_small_patient_counts_are_suppressed_in_published_units(demo):
     units = demo.units.copy()
     units.loc[units.index[0], "patients"] = 3
-    pub = report.public_units(units, threshold=5)
+    pub = privacy.public_units(units, threshold=5)
     assert pub["patients"].iloc[0] == "<5"
     assert not any(v in (1, 2, 3, 4) for v in pub["patients"])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from planning import crs
-from planning.io import read_layer
+from planning.data import crs
+from planning.data.io import read_layer
 
 
 def _streets(shared_data, datum):

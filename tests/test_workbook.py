@@ -10,7 +10,7 @@ import pytest
 from test_rules import build, drop, fac
 
 from planning import rules
-from planning.workbook import compliance_workbook, sheet_name
+from planning.publish.workbook import compliance_workbook, sheet_name
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planning.crs import WGS84, to_metric
+from planning.data.crs import WGS84, to_metric
+from planning.data.grid import grid_points
+from planning.data.model import units_of_points
 from planning.errors import InputError
-from planning.model import units_of_points
 
 COLUMNS: tuple[str, ...] = ("candidate_id", "source", "unit_id", "floor_area_m2", "name")
 
@@ -151,28 +152,7 @@ def grid_in_units(
     if not spacing_m > 0:
         msg = f"spacing_m must be > 0 metres; got {spacing_m!r}"
         raise InputError(msg, field="spacing_m")
-    metric = to_metric(units)
-    xmin, ymin, xmax, ymax = metric.total_bounds
-    xs = np.arange(xmin + spacing_m / 2, xmax, spacing_m)
-    ys = np.arange(ymin + spacing_m / 2, ymax, spacing_m)
-    gx, gy = np.meshgrid(xs, ys)
-    grid = gpd.GeoDataFrame(geometry=shapely.points(gx.ravel(), gy.ravel()), crs=metric.crs)
-    inside = gpd.sjoin(grid, metric[["unit_id", metric.geometry.name]], predicate="within")
-    inside = inside[~inside.index.duplicated(keep="first")][["unit_id", "geometry"]]
-    have = set(inside["unit_id"].astype(str))
-    missing = metric[~metric["unit_id"].astype(str).isin(have)]
-    if min_per_unit > 0 and len(missing):
-        extra = gpd.GeoDataFrame(
-            {"unit_id": missing["unit_id"].to_numpy()},
-            geometry=missing.geometry.representative_point().to_numpy(),
-            crs=metric.crs,
-        )
-        inside = pd.concat([inside, extra], ignore_index=True)
-    pts = gpd.GeoDataFrame(
-        {"unit_id": inside["unit_id"].astype("string").to_numpy()},
-        geometry=inside.geometry.to_numpy(),
-        crs=metric.crs,
-    )
+    pts = grid_points(units, spacing_m=spacing_m, min_per_unit=min_per_unit)
     pts["name"] = [f"grid {u}" for u in pts["unit_id"]]
     return _finish(pts, "grid", None)
 

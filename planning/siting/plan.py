@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from planning import access
-from planning.crs import WGS84, metric_crs
+from planning.data.crs import WGS84, metric_crs
+from planning.data.model import Dataset, make_dataset
 from planning.errors import InputError
-from planning.model import Dataset, make_dataset
 from planning.settings import DEFAULT, Settings
 from planning.siting import candidates as cand
 from planning.siting.capacitated import CapacitatedPMedian
@@ -232,7 +232,7 @@ def suggest_sites(
     weight
         Township column weighting demand: ``population``, ``patients`` or ``eligible``.
     network
-        A :class:`planning.network.RoutingNetwork`; ``None`` uses the straight-line fallback.
+        A :class:`planning.access.network.RoutingNetwork`; ``None`` uses the straight-line fallback.
     profile
         Policy profile used to count failing findings before/after (``None`` to skip).
     min_floor_area

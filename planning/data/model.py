@@ -374,7 +374,7 @@ def validate(
     Parameters
     ----------
     data
-        The table as read. GeoDataFrames must already be in lon/lat (see :mod:`planning.crs`).
+        The table as read. GeoDataFrames must already be in lon/lat (see :mod:`planning.data.crs`).
     schema
         A :class:`Schema` or one of ``"districts"``, ``"units"``, ``"facilities"``.
     source

@@ -12,7 +12,8 @@ to such a file, or inline ``name:role:hash`` entries separated by ``;`` or new l
     role = "viewer"          # may see aggregates
 
 Passwords are stored only as salted scrypt hashes (per-user random salt), made with
-``python -m planning.auth hash``, and compared in constant time. Login is off on the demo data and
+``python -m planning.app.auth hash``, and compared in constant time. Login is off on the demo
+data and
 on when real ledgers are loaded (:func:`mark_sensitive`) or ``JINGKANG_AUTH=1``.
 """
 
@@ -131,7 +132,7 @@ def _users_from_mapping(doc: object, source: str) -> dict[str, User]:
             _parse(encoded)
         except (ValueError, TypeError):
             msg = (f"user {name!r}: the password must be a hash from "
-                   "`python -m planning.auth hash`, not a plain password")
+                   "`python -m planning.app.auth hash`, not a plain password")
             raise InputError(msg, source=source, field="password") from None
         users[str(name)] = User(str(name), role, encoded)
     return users
@@ -226,7 +227,7 @@ def require_login(role: str = "viewer", *, users: Mapping[str, User] | None = No
     users = load_users() if users is None else users
     if not users:
         st.error("Login is required for real data but no users are configured "
-                 "(set JINGKANG_USERS; see `python -m planning.auth hash`).")
+                 "(set JINGKANG_USERS; see `python -m planning.app.auth hash`).")
         st.stop()
     current = users.get(st.session_state.get(SESSION_USER, ""))
     if current is None:
@@ -255,8 +256,8 @@ def logout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m planning.auth hash [--stdin]``: print a password hash for a users file."""
-    parser = argparse.ArgumentParser(prog="python -m planning.auth")
+    """``python -m planning.app.auth hash [--stdin]``: print a password hash for a users file."""
+    parser = argparse.ArgumentParser(prog="python -m planning.app.auth")
     sub = parser.add_subparsers(dest="command", required=True)
     h = sub.add_parser("hash", help="hash a password for the users file")
     h.add_argument("--stdin", action="store_true", help="read the password from standard input")

@@ -1,9 +1,9 @@
 """The policy rule engine: load a profile, measure, compare, and return a tidy findings table.
 
-The engine is data-driven. A profile (:mod:`planning.policies`) lists rules; each rule names a
-*metric* registered in :mod:`planning.policies.metrics`: a small function that measures
+The engine is data-driven. A profile (:mod:`planning.rules.profile`) lists rules; each rule names a
+*metric* registered in :mod:`planning.rules.metrics`: a small function that measures
 one value per entity (facility, township, district or the whole city) from a
-:class:`~planning.model.Dataset`, optionally with city figures from ``extra``. One generic
+:class:`~planning.data.model.Dataset`, optionally with city figures from ``extra``. One generic
 comparator then applies the rule's ``op`` and threshold (a number, a number per functional zone or
 a number per milestone year). A value that cannot be measured gives ``not_assessable`` with a
 reason; nothing ever passes silently.
@@ -25,22 +25,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from planning.data.model import Dataset
 from planning.errors import InputError
-from planning.model import Dataset
-from planning.policies import (
+from planning.rules.metrics import (
+    EXTRA_FIGURES,
+    METRICS,
+    Context,
+    Metric,
+    register_metric,
+)
+from planning.rules.profile import (
     Profile,
     Rule,
     count_eligible,
     list_profiles,
     profile_text,
     read_profile,
-)
-from planning.policies.metrics import (
-    EXTRA_FIGURES,
-    METRICS,
-    Context,
-    Metric,
-    register_metric,
 )
 
 __all__ = [
@@ -193,9 +193,9 @@ def evaluate(dataset: Dataset, profile: Profile | str | Path, *, year: int | Non
     Parameters
     ----------
     dataset
-        A validated :class:`~planning.model.Dataset`.
+        A validated :class:`~planning.data.model.Dataset`.
     profile
-        A :class:`~planning.policies.Profile`, a packaged profile name or a YAML path.
+        A :class:`~planning.rules.profile.Profile`, a packaged profile name or a YAML path.
     year
         Evaluate each milestone rule against the target in force in ``year`` (the latest milestone
         ≤ ``year``, or the first one if all are later). ``None`` evaluates every milestone, one
@@ -304,7 +304,7 @@ def eligible_counts(ledger_df: pd.DataFrame, profile: Profile | str | Path,
                     by: str | None = "unit_id") -> pd.DataFrame:
     """Apply a profile's client eligibility to a row-level ledger; return counts only.
 
-    Thin wrapper of :func:`planning.policies.count_eligible` (which documents the columns):
+    Thin wrapper of :func:`planning.rules.profile.count_eligible` (which documents the columns):
     ``age``, ``risk_level`` (highest in the last 6 months), ``disability_grade`` and ``by``.
     The result is indexed by ``by`` with ``total``, ``eligible`` and ``excluded_*`` counts.
 

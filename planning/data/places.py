@@ -5,7 +5,7 @@
 vectorised RE2 pass (pyarrow), so 10^6 addresses take seconds. A name is taken leftmost-first,
 full names before short ones; a name shared by townships of several districts is resolved by the
 district named in the record (or its address), else reported as ambiguous.
-:func:`locate_points` is the point-in-township join. Used by :mod:`planning.ledger`.
+:func:`locate_points` is the point-in-township join. Used by :mod:`planning.data.ledger`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from planning import crs as crs_mod
+from planning.data import crs as crs_mod
 
 _PAREN = re.compile(r"[（(][^）)]*[）)]")
 

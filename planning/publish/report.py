@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,9 +21,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from planning import crs, indicators, maps
-from planning.io import write_gpkg
-from planning.model import FACILITY_KINDS, Dataset
+from planning.data import crs
+from planning.data.io import write_gpkg
+from planning.data.model import FACILITY_KINDS, Dataset
+from planning.publish import maps
+from planning.publish.privacy import public_units
+from planning.rules import indicators
 from planning.settings import DEFAULT, Settings
 
 # WenQuanYi has no bold face; matplotlib would log a warning for every bold title.
@@ -32,7 +34,6 @@ logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 
 CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", "SimHei",
              "Microsoft YaHei", "PingFang SC")
-PATIENT_COLUMNS = ("patients", "patients_served", "eligible")
 
 
 def cjk_font() -> str | None:
@@ -190,37 +191,6 @@ def map_html_bytes(dataset: Dataset, *, district: str | None = None, lang: str =
     """The interactive map as a standalone, offline HTML file."""
     m = maps.overview_map(dataset, district=district, lang=lang, settings=settings)
     return maps.map_html(m).encode("utf-8")
-
-
-def _default_suppress(frame: pd.DataFrame, columns: list[str], threshold: int) -> pd.DataFrame:
-    out = frame.copy()
-    for c in columns:
-        s = out[c]
-        small = s.notna() & (s > 0) & (s < threshold)
-        out[c] = s.astype(object).where(~small, f"<{threshold}")
-    return out
-
-
-def public_units(units: gpd.GeoDataFrame, *, threshold: int = DEFAULT.suppression_threshold,
-                 suppress: Callable | None = None) -> gpd.GeoDataFrame:
-    """The township layer as it may be published: patient counts small-cell suppressed."""
-    cols = [c for c in PATIENT_COLUMNS if c in units.columns]
-    if not cols:
-        return units.copy()
-    if suppress is None:
-        try:
-            from planning.privacy import suppress as privacy_suppress
-        except ImportError:  # pragma: no cover - privacy module is part of the package
-            privacy_suppress = None
-        if privacy_suppress is not None:
-            table = privacy_suppress(units.drop(columns="geometry"), cols,
-                                     threshold=threshold, group="district")
-            out = units.copy()
-            for c in cols:
-                out[c] = table[c].astype(object).where(table[c].notna(), None)
-            return out
-        suppress = _default_suppress
-    return suppress(units, cols, threshold)
 
 
 def export_gpkg(

@@ -24,9 +24,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from planning.crs import WGS84, metric_crs
-from planning.io import write_gpkg
-from planning.model import SERVICES, Dataset, make_dataset
+from planning.data.crs import WGS84, metric_crs
+from planning.data.io import write_gpkg
+from planning.data.model import SERVICES, Dataset, make_dataset
 from planning.settings import DEFAULT, Settings
 
 GENERATOR_VERSION = 3
@@ -72,7 +72,7 @@ SOURCES = (
     "District population: 2020 Seventh National Population Census, Beijing bulletin no. 2.",
     "Functional zones: Beijing 2018 community-rehab opinion §二(三)12.",
     "SYNTHETIC: township polygons, names, populations, patient counts and all facilities "
-    "(fixed-seed generator, planning.datasets.beijing).",
+    "(fixed-seed generator, planning.data.datasets.beijing).",
 )
 
 

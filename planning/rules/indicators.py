@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planning.model import Dataset
+from planning.data.model import Dataset
 
 
 @dataclass(frozen=True)

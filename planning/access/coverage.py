@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from planning import access
-from planning.crs import WGS84, metric_crs
-from planning.model import Dataset
+from planning.data.crs import WGS84, metric_crs
+from planning.data.grid import grid_points
+from planning.data.model import Dataset
 from planning.settings import DEFAULT, Settings
-from planning.siting import candidates as cand
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,7 +57,7 @@ class AccessSummary:
 
 def population_grid(units: gpd.GeoDataFrame, *, grid_m: float = 1000.0) -> gpd.GeoDataFrame:
     """Grid points inside townships carrying an even share of each township's residents."""
-    pts = cand.grid_in_units(units[["unit_id", "geometry"]], spacing_m=grid_m).to_crs(WGS84)
+    pts = grid_points(units[["unit_id", "geometry"]], spacing_m=grid_m).to_crs(WGS84)
     counts = pts.groupby("unit_id")["unit_id"].transform("size").to_numpy(dtype=float)
     pop = units.set_index("unit_id")["population"].astype("Float64").fillna(0)
     share = pts["unit_id"].map(pop).to_numpy(dtype=float) / counts
@@ -95,7 +95,8 @@ def township_access(
     Parameters
     ----------
     network
-        A :class:`planning.network.RoutingNetwork` for street-network times; ``None`` uses the
+        A :class:`~planning.access.network.RoutingNetwork` for street-network times; ``None`` uses
+        the
         straight-line fallback (distance × ``settings.detour_factor`` at the mode's speed).
     grid_m
         Spacing of the population grid inside townships.

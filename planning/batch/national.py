@@ -40,9 +40,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planning.crs import WGS84
+from planning.data.crs import WGS84
+from planning.data.model import SERVICES, Dataset, make_dataset
 from planning.errors import InputError
-from planning.model import SERVICES, Dataset, make_dataset
 from planning.settings import DEFAULT, Settings
 
 GENERATOR_VERSION = 1
@@ -60,7 +60,7 @@ SOURCES = (
     "mainland codes 11–65.",
     "SYNTHETIC: county zones and populations, townships (Voronoi of each county), township "
     "populations and patient counts, all facilities, province figures "
-    "(fixed-seed generator, planning.national).",
+    "(fixed-seed generator, planning.batch.national).",
 )
 
 
@@ -70,19 +70,19 @@ class NationalLayers:
 
     Every layer carries ``province`` (2-digit) and ``prefecture`` (4-digit) code columns.
     Validation happens per partition in :meth:`dataset` (through
-    :func:`planning.model.make_dataset`).
+    :func:`planning.data.model.make_dataset`).
 
     Attributes
     ----------
     districts, units, facilities
-        GeoDataFrames in EPSG:4326 with the columns of :mod:`planning.model` plus the keys.
+        GeoDataFrames in EPSG:4326 with the columns of :mod:`planning.data.model` plus the keys.
     figures
         City figures per province (index: province code; columns: keys of
         :data:`planning.rules.EXTRA_FIGURES`), used by city-scope rules. May be empty.
     names
         Partition labels: province and prefecture code → name.
     synthetic, sources
-        As in :class:`planning.model.Dataset`.
+        As in :class:`planning.data.model.Dataset`.
     """
 
     districts: gpd.GeoDataFrame
@@ -106,7 +106,7 @@ class NationalLayers:
                               sources=self.sources, **pick)
 
     def dataset(self, name: str = "national") -> Dataset:
-        """Validate the three layers together (:func:`planning.model.make_dataset`)."""
+        """Validate the three layers together (:func:`planning.data.model.make_dataset`)."""
         return make_dataset(name, self.districts, self.units, self.facilities,
                             synthetic=self.synthetic, sources=self.sources,
                             data_date="synthetic")
@@ -436,7 +436,8 @@ def store_keys(root: str | Path, by: str = "province") -> list[str]:
     col = _check_level(by)
     files = sorted((Path(root) / "districts").glob("*.parquet"))
     if not files:
-        msg = f"no districts/*.parquet in {root}; write one with planning.national.write_store"
+        msg = (f"no districts/*.parquet in {root}; "
+               "write one with planning.batch.national.write_store")
         raise InputError(msg, source=str(root))
     keys: set[str] = set()
     for f in files:

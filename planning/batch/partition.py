@@ -1,6 +1,6 @@
 """Per-partition computation of a national batch: validate, check, measure access, site.
 
-One partition (a province or prefecture) is a small :class:`~planning.model.Dataset`;
+One partition (a province or prefecture) is a small :class:`~planning.data.model.Dataset`;
 :func:`compute_partition` runs the compliance check, the straight-line access summary (a KD-tree
 on the unit sphere, see :func:`nearest_minutes`) and township siting on it. The orchestration —
 dask, files, restarts — lives in :mod:`planning.batch`.
@@ -21,9 +21,10 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from planning import access, national, rules
-from planning.crs import WGS84
-from planning.model import Dataset
+from planning import access, rules
+from planning.batch import national
+from planning.data.crs import WGS84
+from planning.data.model import Dataset
 from planning.settings import DEFAULT, Settings
 from planning.siting import TownshipCover
 from planning.siting import candidates as cand_mod
@@ -195,7 +196,7 @@ def compute_partition(key: str, layers: national.NationalLayers, spec: BatchSpec
     key
         Partition code (``"13"`` for a province, ``"1301"`` for a prefecture).
     layers
-        The partition's raw rows (see :meth:`planning.national.NationalLayers.partition`).
+        The partition's raw rows (see :meth:`planning.batch.national.NationalLayers.partition`).
     spec
         Options of the run.
 

@@ -1,6 +1,6 @@
 """Readers and writers: GeoJSON, GeoPackage, Shapefile (plain or zipped), CSV with lon/lat, Excel.
 
-Every reader returns a validated table (see :mod:`planning.model`) in EPSG:4326, converting
+Every reader returns a validated table (see :mod:`planning.data.model`) in EPSG:4326, converting
 GCJ-02 / BD-09 coordinates when told the data comes from Amap/Tencent/Baidu (``datum=``).
 Every failure is one :class:`~planning.errors.InputError` naming file, row/feature and field.
 Readers never modify anything already loaded: they return new objects or raise.
@@ -21,9 +21,9 @@ import pyogrio
 import shapely
 from openpyxl.utils import get_column_letter
 
-from planning import crs as crs_mod
+from planning.data import crs as crs_mod
+from planning.data.model import SCHEMAS, Dataset, Schema, make_dataset, validate
 from planning.errors import InputError
-from planning.model import SCHEMAS, Dataset, Schema, make_dataset, validate
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
@@ -145,7 +145,7 @@ def _read_table(data: bytes | None, path: Path | None, source: str, suffix: str,
             msg = f"malformed CSV: {exc}"
             raise InputError(msg, source=source) from exc
         # Blank lines are dropped but the index keeps each record's position, so errors name the
-        # row a spreadsheet shows (see planning.model.validate).
+        # row a spreadsheet shows (see planning.data.model.validate).
         return frame[frame.notna().any(axis=1)]
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:  # an .xlsx is a zip: refuse bombs first
@@ -243,7 +243,7 @@ def read_layer(
     file
         A path, or a binary file-like object (e.g. Streamlit's upload) with ``name``.
     schema
-        ``"districts"``, ``"units"``, ``"facilities"`` or a :class:`~planning.model.Schema`.
+        ``"districts"``, ``"units"``, ``"facilities"`` or a :class:`~planning.data.model.Schema`.
     datum
         What the coordinates really are: ``"wgs84"`` (default), ``"gcj02"`` (Amap, Tencent)
         or ``"bd09"`` (Baidu). GeoJSON from Chinese web maps is GCJ-02 whatever its label says.
@@ -357,7 +357,7 @@ def template_workbook(schema: Schema | str) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
-    from planning.model import FACILITY_KINDS, SERVICES, template_columns
+    from planning.data.model import FACILITY_KINDS, SERVICES, template_columns
 
     if isinstance(schema, str):
         schema = SCHEMAS[schema]

@@ -21,8 +21,8 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from planning.policies import Profile
 from planning.rules import load_profile, summarise
+from planning.rules.profile import Profile
 
 __all__ = ["compliance_workbook", "sheet_name"]
 

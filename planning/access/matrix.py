@@ -1,7 +1,8 @@
 """Travel-time matrices, isochrones, coverage shares and floating-catchment access indices.
 
 All times are **minutes** from a demand point (township point, population-grid point) *to* a
-supply point (station, candidate site). On a :class:`~planning.network.RoutingNetwork` they come
+supply point (station, candidate site). On a
+:class:`~planning.access.network.RoutingNetwork` they come
 from ``scipy.sparse.csgraph.dijkstra`` run from the smaller side; without a network,
 :func:`straight_line_matrix` estimates them as straight-line distance × detour factor at a mode
 speed and labels the result ``method="straight_line_fallback"``.
@@ -29,9 +30,9 @@ import shapely.ops
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial.distance import cdist
 
-from planning.crs import WGS84, metric_crs
+from planning.access.network import MODES, RoutingNetwork, points_xy, snap
+from planning.data.crs import WGS84, metric_crs
 from planning.errors import InputError
-from planning.network import MODES, RoutingNetwork, points_xy, snap
 from planning.settings import DEFAULT, Settings
 
 Method = Literal["network", "straight_line_fallback"]
@@ -161,7 +162,7 @@ def travel_time_matrix(
     Parameters
     ----------
     network
-        From :func:`planning.network.routing_network`.
+        From :func:`planning.access.network.routing_network`.
     demand, supply
         Point layers with a CRS (any; projected to the network's CRS).
     demand_id, supply_id

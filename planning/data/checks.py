@@ -6,7 +6,7 @@ so the mistake cannot be seen in the file. It can be seen against boundaries kno
 points that should lie inside them fall outside near the edges, and polygons stick out on one side.
 :func:`detect_gcj02_offset` measures that misfit as declared and again after undoing each shift;
 if undoing a shift makes the data fit clearly better, it returns a :class:`DatumWarning`.
-The conversions themselves live in :mod:`planning.crs`.
+The conversions themselves live in :mod:`planning.data.crs`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from planning import crs as crs_mod
+from planning.data import crs as crs_mod
 
 _DATUM_LABEL = {"gcj02": "GCJ-02 (Amap/Gaode, Tencent)", "bd09": "BD-09 (Baidu)"}
 

@@ -9,11 +9,12 @@ import logging
 
 import streamlit as st
 
-from planning import auth, privacy
-from planning.datasets import beijing_demo
+from planning.app import auth
+from planning.data.datasets import beijing_demo
+from planning.data.model import Dataset
 from planning.errors import InputError
 from planning.i18n import t
-from planning.model import Dataset
+from planning.publish import privacy
 from planning.settings import DEFAULT, Settings
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ def candidate_points(data: bytes, name: str, token: str):
     """User candidate sites from an uploaded point file, joined to townships."""
     import io as _io
 
-    from planning.io import read_points
+    from planning.data.io import read_points
     from planning.siting.candidates import from_points
 
     pts = read_points(_io.BytesIO(data), name=name)
@@ -176,7 +177,7 @@ def routing_network_from_upload(digest: str, name: str, data: bytes, mode: str):
     import tempfile
     from pathlib import Path
 
-    from planning import network
+    from planning.access import network
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
@@ -189,7 +190,7 @@ def routing_network_from_upload(digest: str, name: str, data: bytes, mode: str):
 def access_summary(token: str, _dataset: Dataset, district: str | None, threshold: float,
                    mode: str, net_key: str | None, _network=None):
     """Cached accessibility summary keyed by dataset token, district, parameters and network."""
-    from planning.coverage import township_access
+    from planning.access.coverage import township_access
 
     ds = _dataset.subset([district]) if district else _dataset
     return township_access(ds, threshold_min=threshold, mode=mode, network=_network,

@@ -19,9 +19,9 @@ import branca
 import folium
 import geopandas as gpd
 
-from planning import crs as crs_module
+from planning.data import crs as crs_module
+from planning.data.model import FACILITY_KINDS, Dataset
 from planning.i18n import t
-from planning.model import FACILITY_KINDS, Dataset
 from planning.settings import DEFAULT, Settings
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ def planner_map(
     township search, plus any extra layers (isochrones, suggested sites)."""
     from folium.plugins import HeatMap, Search
 
-    from planning.report import public_units
+    from planning.publish.privacy import public_units
 
     ds = dataset.subset([district]) if district else dataset
     zh = lang == "zh"

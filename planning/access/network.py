@@ -10,7 +10,7 @@ Every builder funnels into one workhorse, :func:`_build`, which
    tagged, else :data:`DRIVE_SPEEDS_KPH` by highway type, else ``Settings.drive_speed_kmh``) and
    ``travel_time`` in seconds,
 5. keeps the largest strongly connected component and projects to a metric (UTM) CRS chosen by
-   :func:`planning.crs.metric_crs`,
+   :func:`planning.data.crs.metric_crs`,
 
 and caches the result as a pickle under ``settings.cache_dir / "networks"`` keyed by the source's
 content hash, the mode and the speed parameters, so a second call only reads the pickle.
@@ -46,7 +46,7 @@ import shapely
 from pyproj import CRS
 from scipy.spatial import cKDTree
 
-from planning.crs import metric_crs, to_metric
+from planning.data.crs import metric_crs, to_metric
 from planning.errors import InputError, NetworkUnavailableError
 from planning.settings import DEFAULT, Settings
 
@@ -511,7 +511,7 @@ def routing_network(G: nx.MultiDiGraph, *, weight: str = "travel_time") -> Routi
     """
     crs = G.graph.get("crs")
     if crs is None:
-        msg = "the graph has no 'crs' attribute; build it with planning.network or osmnx"
+        msg = "the graph has no 'crs' attribute; build it with planning.access.network or osmnx"
         raise InputError(msg, field="crs")
     if CRS.from_user_input(crs).is_geographic:
         nodes = ox.convert.graph_to_gdfs(G, edges=False)
@@ -527,7 +527,7 @@ def routing_network(G: nx.MultiDiGraph, *, weight: str = "travel_time") -> Routi
     geoms = np.empty(m, dtype=object)
     for e, (u, v, d) in enumerate(G.edges(data=True)):
         if weight not in d:
-            msg = f"edge {u}->{v} has no {weight!r}; build the graph with planning.network"
+            msg = f"edge {u}->{v} has no {weight!r}; build the graph with planning.access.network"
             raise InputError(msg, field=weight)
         tails[e], heads[e], seconds[e] = position[u], position[v], float(d[weight])
         geoms[e] = d.get("geometry")

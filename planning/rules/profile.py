@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from planning.data.model import FACILITY_KINDS, SERVICES, ZONES
 from planning.errors import InputError, ProfileError
-from planning.model import FACILITY_KINDS, SERVICES, ZONES
 
 #: Comparison operators a rule may use.
 OPS: tuple[str, ...] = (">=", ">", "<=", "<", "==", "!=")
@@ -132,7 +132,7 @@ class Profile:
 # --------------------------------------------------------------------------- packaged files
 
 def _package_dir() -> Any:
-    return resources.files("planning") / "policies"
+    return resources.files("planning.rules") / "profiles"
 
 
 def list_profiles() -> list[str]:

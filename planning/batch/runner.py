@@ -4,7 +4,7 @@
 (4-digit) and runs, per partition, on a dask cluster (a ``dask.distributed.LocalCluster`` unless a
 scheduler address is given):
 
-1. validation: :func:`planning.model.make_dataset` on the partition's three layers;
+1. validation: :func:`planning.data.model.make_dataset` on the partition's three layers;
 2. compliance: :func:`planning.rules.evaluate` with the chosen profile (city-scope rules treat the
    partition as the "city"; city figures come from the store's ``figures`` table);
 3. access: for each township, straight-line minutes from its representative point to the
@@ -19,7 +19,7 @@ scheduler address is given):
    ``"grid"``: a ``spacing_m`` grid, the site nearest its residents' point is chosen), on the
    dense straight-line matrix of the townships needing a site.
 
-Inputs are read per partition from a GeoParquet store (:mod:`planning.national`) through
+Inputs are read per partition from a GeoParquet store (:mod:`planning.batch.national`) through
 dask-geopandas collections with one partition per planning partition
 (``dask.dataframe.from_map``), so a worker reads only its own rows. Outputs::
 
@@ -54,14 +54,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from planning import national, rules
-from planning.errors import InputError
-from planning.partition import (
+from planning import rules
+from planning.batch import national
+from planning.batch.partition import (
     CANDIDATES,
     BatchSpec,
     PartitionOutput,
     compute_partition,
 )
+from planning.errors import InputError
 from planning.settings import DEFAULT, Settings
 
 OUTPUTS: tuple[str, ...] = ("findings", "townships", "sites")
@@ -216,7 +217,7 @@ def _prepare(source: national.NationalLayers | str | Path, out: Path) -> tuple[P
     root = Path(source)
     if not (root / "districts").is_dir():
         msg = "expected a GeoParquet store (districts/, units/, facilities/) written by " \
-              "planning.national.write_store"
+              "planning.batch.national.write_store"
         raise InputError(msg, source=str(root))
     return root, None
 
@@ -330,8 +331,8 @@ def run_batch(
     Parameters
     ----------
     source
-        :class:`~planning.national.NationalLayers` (written to ``out_dir/_inputs`` first) or
-        the directory of a GeoParquet store (:func:`planning.national.write_store`).
+        :class:`~planning.batch.national.NationalLayers` (written to ``out_dir/_inputs`` first) or
+        the directory of a GeoParquet store (:func:`planning.batch.national.write_store`).
     out_dir
         Output directory (see the module docstring for the layout).
     by

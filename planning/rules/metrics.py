@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from planning.model import SERVICES, Dataset, services_list
-from planning.policies import Rule
+from planning.data.model import SERVICES, Dataset, services_list
+from planning.rules.profile import Rule
 
 __all__ = ["EXTRA_FIGURES", "METRICS", "SERVICE_KINDS", "Context", "Metric", "register_metric"]
 

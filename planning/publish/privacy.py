@@ -36,6 +36,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -330,3 +331,34 @@ def install_log_scrubber(logger: logging.Logger | None = None,
         if not any(isinstance(f, ScrubFilter) for f in handler.filters):
             handler.addFilter(filt)
     return filt
+
+
+#: Township columns that hold patient counts (aggregates), suppressed whenever published.
+PATIENT_COLUMNS = ("patients", "patients_served", "eligible")
+
+
+def public_units(units: gpd.GeoDataFrame, *,
+                 threshold: int = DEFAULT.suppression_threshold) -> gpd.GeoDataFrame:
+    """The township layer as it may be published: patient counts small-cell suppressed.
+
+    Parameters
+    ----------
+    units : geopandas.GeoDataFrame
+        Township layer with optional ``patients``, ``patients_served``, ``eligible`` counts.
+    threshold : int
+        Counts ``1 .. threshold-1`` are hidden, with complementary suppression per district.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy whose count columns hold numbers, ``"<5"`` or ``"*"`` (object dtype).
+    """
+    cols = [c for c in PATIENT_COLUMNS if c in units.columns]
+    if not cols:
+        return units.copy()
+    table = suppress(units.drop(columns=units.geometry.name), cols,
+                     threshold=threshold, group="district")
+    out = units.copy()
+    for c in cols:
+        out[c] = table[c].astype(object).where(table[c].notna(), None)
+    return out

@@ -2,7 +2,8 @@
 
 A ledger of people with severe mental disorders is sensitive personal information under PIPL.
 :func:`read_ledger` reads one (CSV in UTF-8 or GBK, or .xlsx), validates it against
-:data:`LEDGER_SCHEMA` with :func:`planning.model.validate`, places every patient in a township —
+:data:`LEDGER_SCHEMA` with :func:`planning.data.model.validate`, places every patient in a
+township —
 by coordinates (point in polygon), else by a township column, else by finding a township name
 in the address — and returns a frozen :class:`LedgerSummary` of **township counts only**. The
 raw rows live in local variables of one call and nowhere else: not on the result, not in a
@@ -33,12 +34,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planning import crs as crs_mod
-from planning.checks import detect_gcj02_offset
+from planning.data import crs as crs_mod
+from planning.data.checks import detect_gcj02_offset
+from planning.data.io import TABLE_SUFFIXES, _read_table
+from planning.data.model import Field, Schema, validate
+from planning.data.places import Gazetteer, locate_points
 from planning.errors import InputError
-from planning.io import TABLE_SUFFIXES, _read_table
-from planning.model import Field, Schema, validate
-from planning.places import Gazetteer, locate_points
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ def _normalise_values(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _validate(frame: pd.DataFrame, source: str, rows: np.ndarray) -> pd.DataFrame:
-    """:func:`planning.model.validate` with cell values withheld from the message."""
+    """:func:`planning.data.model.validate` with cell values withheld from the message."""
     try:
         return validate(frame.reset_index(drop=True), LEDGER_SCHEMA, source=source)
     except InputError as exc:
@@ -376,7 +377,7 @@ def summarise_ledger(
     table
         The ledger as read (one row per patient; any of the headers in :data:`LEDGER_SCHEMA`).
         An integer index is taken as the row's position below the header (blank rows
-        skipped), as :mod:`planning.io` readers produce; it is not modified.
+        skipped), as :mod:`planning.data.io` readers produce; it is not modified.
     units
         Validated township polygons (``unit_id``, ``name``, ``district``, geometry, EPSG:4326).
     source
@@ -556,7 +557,7 @@ def apply_to_units(units: gpd.GeoDataFrame, summary: LedgerSummary) -> gpd.GeoDa
 
     Townships the summary does not know get ``<NA>``; counts the ledger cannot inform (e.g. no
     ``是否接受社区康复`` column) are ``<NA>``. The result passes
-    :func:`planning.model.make_dataset`.
+    :func:`planning.data.model.make_dataset`.
 
     Raises
     ------
