@@ -55,3 +55,13 @@ class InfeasibleError(RuntimeError):
 
 class NetworkUnavailableError(RuntimeError):
     """No street network could be built (no local file, offline, or empty graph)."""
+
+
+class PermissionDenied(PermissionError):  # noqa: N818 - reads as the refusal it is
+    """An actor's role does not allow the action; the message names actor, action and role."""
+
+    def __init__(self, message: str, *, actor: str, action: str, role: str) -> None:
+        self.actor = actor
+        self.action = action
+        self.role = role
+        super().__init__(message)
