@@ -57,7 +57,7 @@ class NetworkUnavailableError(RuntimeError):
     """No street network could be built (no local file, offline, or empty graph)."""
 
 
-class PermissionDenied(PermissionError):  # noqa: N818 - reads as the refusal it is
+class PermissionDenied(PermissionError):
     """An actor's role does not allow the action; the message names actor, action and role."""
 
     def __init__(self, message: str, *, actor: str, action: str, role: str) -> None:
