@@ -1,4 +1,4 @@
-"""The planning workspace: projects, dataset versions, ledger summaries, scenarios and the audit log.
+"""The planning workspace: projects, dataset versions, ledger summaries, scenarios, audit log.
 
 What enters: validated datasets, ledger *summaries* (township counts), siting results and
 notes, each with the :class:`~planning.roles.Actor` acting. What leaves: the same, read back
