@@ -20,6 +20,28 @@ def _default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("jingkang-planner"))
 
 
+def _env_number(name: str, default: float, kind: type = float):
+    """A positive number from the environment variable ``name`` (for the server's operator)."""
+    def read():
+        raw = os.environ.get(name, "").strip()
+        if not raw:
+            return kind(default)
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = -1
+        if value <= 0:
+            msg = f"{name}={raw!r}: expected a positive {kind.__name__}"
+            raise ValueError(msg)
+        return value
+    return field(default_factory=read)
+
+
+def _env_flag(name: str):
+    return field(default_factory=lambda: os.environ.get(name, "").strip().lower()
+                 in ("1", "true", "yes", "on"))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Engine-wide options.
@@ -45,6 +67,18 @@ class Settings:
         Straight-line distance multiplier for the fallback.
     seed
         Seed for the synthetic generators.
+    login_max_failures
+        Wrong passwords for one user name before it is locked (``JINGKANG_LOGIN_MAX_FAILURES``).
+    login_max_failures_per_address
+        Wrong passwords from one client address, any user names, before that address is locked
+        (``JINGKANG_LOGIN_MAX_FAILURES_PER_ADDRESS``).
+    login_lock_s
+        Lock-out duration, and the window in which failures count (``JINGKANG_LOGIN_LOCK_S``).
+    session_idle_s
+        A logged-in session expires after this much inactivity (``JINGKANG_SESSION_IDLE_S``).
+    trust_proxy_headers
+        Take the client address from ``X-Forwarded-For`` (right-most entry, the one the reverse
+        proxy appended); only behind a proxy that sets it (``JINGKANG_TRUST_PROXY=1``).
     """
 
     cache_dir: Path = field(default_factory=_default_cache_dir)
@@ -57,6 +91,12 @@ class Settings:
     drive_speed_kmh: float = 30.0
     detour_factor: float = 1.3
     seed: int = 20180101
+    login_max_failures: int = _env_number("JINGKANG_LOGIN_MAX_FAILURES", 5, int)
+    login_max_failures_per_address: int = _env_number("JINGKANG_LOGIN_MAX_FAILURES_PER_ADDRESS",
+                                                      20, int)
+    login_lock_s: float = _env_number("JINGKANG_LOGIN_LOCK_S", 300.0)
+    session_idle_s: float = _env_number("JINGKANG_SESSION_IDLE_S", 1800.0)
+    trust_proxy_headers: bool = _env_flag("JINGKANG_TRUST_PROXY")
 
 
 DEFAULT = Settings()
