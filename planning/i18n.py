@@ -209,3 +209,64 @@ def t(key: str, lang: str = "zh") -> str:
     if pair is None:
         return key
     return pair[1] if lang == "en" else pair[0]
+
+
+# --- login, roles and upload limits (issue 19: serving to a bureau) ---------------------------
+TEXT.update({
+    "login_title": ("请登录", "Please log in"),
+    "login_user": ("用户名 User", "User name 用户名"),
+    "login_password": ("密码 Password", "Password 密码"),
+    "login_button": ("登录 Log in", "Log in 登录"),
+    "login_wrong": ("用户名或密码错误。", "Wrong user name or password."),
+    "login_locked": (
+        "登录失败次数过多，已暂时锁定，请 {minutes} 分钟后再试。",
+        "Too many failed logins: temporarily locked. Try again in {minutes} min.",
+    ),
+    "login_no_users": (
+        "需要登录，但尚未配置用户（设置 JINGKANG_USERS，口令哈希用 "
+        "`python -m planning.app.auth hash` 生成）。",
+        "Login is required but no users are configured (set JINGKANG_USERS; make password "
+        "hashes with `python -m planning.app.auth hash`).",
+    ),
+    "login_users_error": ("用户文件有误，请联系管理员", "The users file is invalid; ask the "
+                          "administrator"),
+    "login_needs_role": ("此页面需要“{role}”角色。", "This page needs the {role} role."),
+    "session_expired": (
+        "会话因长时间未操作已过期，请重新登录。",
+        "Your session expired after inactivity; please log in again.",
+    ),
+    "logout": ("退出登录", "Log out"),
+    "logged_out": ("已退出登录。", "You are logged out."),
+    "logged_in_as": ("当前用户", "Logged in as"),
+    "role_viewer": ("查看者", "viewer"),
+    "role_editor": ("编辑者", "editor"),
+    "permission_denied": (
+        "无权限：{action}需要“{needed}”角色（当前角色：{role}）。此操作已记录。",
+        "Not allowed: {action} needs the {needed} role (yours: {role}). This was logged.",
+    ),
+    "action_view": ("查看", "viewing"),
+    "action_export_aggregates": ("导出汇总数据", "exporting aggregates"),
+    "action_upload": ("上传数据", "uploading data"),
+    "action_replace_data": ("替换当前数据", "replacing the current data"),
+    "action_save_scenario": ("保存情景", "saving a scenario"),
+    "action_delete_scenario": ("删除情景", "deleting a scenario"),
+    "action_import_ledger": ("导入台账", "importing a ledger"),
+    "action_export_patient_layers": ("导出含患者数的图层", "exporting patient-derived layers"),
+    "action_edit_project": ("编辑项目", "editing a project"),
+    "upload_limits": (
+        "单个文件大小上限：矢量图层 {vector} MB，表格 {table} MB，台账 {ledger} MB，"
+        "路网 {osm} MB，规则文件 {profile} MB。",
+        "Maximum size per file: vector layers {vector} MB, tables {table} MB, ledgers "
+        "{ledger} MB, street networks {osm} MB, rule profiles {profile} MB.",
+    ),
+    "upload_too_large": (
+        "{name}：{size} MB，超过{kind}文件上限 {limit} MB。",
+        "{name}: {size} MB is over the {limit} MB limit for {kind} files.",
+    ),
+    "upload_kind_vector": ("矢量图层", "vector layer"),
+    "upload_kind_table": ("表格", "table"),
+    "upload_kind_ledger": ("台账", "ledger"),
+    "upload_kind_osm": ("路网", "street network"),
+    "upload_kind_profile": ("规则", "rule profile"),
+    "upload_bad_type": ("{name}：不支持的文件类型。", "{name}: this file type is not accepted."),
+})
