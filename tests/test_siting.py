@@ -91,6 +91,25 @@ def transport(cost, w, q, caps, s, *, cover_radius=None):
     return -res.fun
 
 
+def single_source_cover(cost, w, q, caps, s, radius):
+    """Exhaustive single-source covering for open set ``s``: dynamic programme over the loads.
+
+    Every demand point goes to one open site within ``radius`` or to none; states are the
+    (integer) loads of the open sites, so this enumerates every assignment without 3^n loops.
+    """
+    states = {tuple(0 for _ in s): 0.0}
+    for i in range(cost.shape[0]):
+        nxt = dict(states)  # demand point i unserved
+        for loads, val in states.items():
+            for a, j in enumerate(s):
+                if cost[i, j] > radius or loads[a] + q[i] > caps[j] + 1e-9:
+                    continue
+                key = loads[:a] + (loads[a] + int(q[i]),) + loads[a + 1 :]
+                nxt[key] = max(nxt.get(key, -np.inf), val + w[i])
+        states = nxt
+    return max(states.values())
+
+
 def _cap_rows(q, k):
     return np.kron(q[None, :], np.eye(k))
 
@@ -238,19 +257,10 @@ def test_capacitated_mclp_matches_brute_force(n, m, seed, single_source):
     q = w.copy()
     caps = np.full(m, 12.0)
     radius, p = 4.0, 2
-    if single_source and n > 9:
-        pytest.skip("single-source enumeration of 3^12 assignments is too slow")
     best = -np.inf
     for s in subsets(m, p):
         if single_source:
-            for combo in itertools.product(range(-1, p), repeat=n):
-                combo = np.array(combo)
-                on = combo >= 0
-                if np.any(cost[np.flatnonzero(on), s[combo[on]]] > radius):
-                    continue
-                load = np.bincount(combo[on], weights=q[on], minlength=p)
-                if np.all(load <= caps[s]):
-                    best = max(best, float(w[on].sum()))
+            best = max(best, single_source_cover(cost, w, q, caps, s, radius))
         else:
             best = max(best, transport(cost, w, q, caps, s, cover_radius=radius))
     res = CapacitatedMCLP.from_cost_matrix(
@@ -274,7 +284,11 @@ def test_township_cover_matches_brute_force(n, m, seed, travel_weight):
     elig = (cand_units[None, :] == np.arange(n)[:, None]) | (cost <= radius)
     served = elig[:, locked].any(axis=1)
     if not elig[~served].any(axis=1).all():
-        pytest.skip("instance has an uncoverable township")
+        with pytest.raises(InfeasibleError, match="no available candidate"):
+            TownshipCover.from_cost_matrix(
+                cost, w, candidate_units=cand_units, service_radius=radius, locked=locked
+            )
+        return
     best = np.inf
     for s, new in all_subsets(m, locked=locked):
         opened = np.zeros(m, dtype=bool)
@@ -412,17 +426,49 @@ def test_other_infeasible_and_bad_inputs():
 # --- time limits, heuristics, results --------------------------------------------------------
 
 
-def test_time_limited_run_is_not_called_optimal_unless_proven():
-    cost, w = instance(150, 60, 11)
+def _stopped_highs(monkeypatch, dual_bound):
+    """Make every HiGHS run stop at the time limit with its incumbent and ``fun - dual_bound``."""
+    from scipy.optimize import OptimizeResult
+
+    from planning.siting import base
+
+    real = base.Program.solve
+
+    def fake(self, time_limit, mip_gap):
+        res = real(self, 30.0, mip_gap)
+        return OptimizeResult(
+            x=res.x,
+            fun=res.fun,
+            status=1,
+            message="Time limit reached",
+            mip_dual_bound=res.fun - dual_bound,
+        )
+
+    monkeypatch.setattr(base.Program, "solve", fake)
+
+
+def test_time_limited_run_with_a_bound_reports_its_gap(monkeypatch):
+    cost, w = instance(30, 10, 11)
+    exact = PMedian.from_cost_matrix(cost, w, p=3).solve()
+    _stopped_highs(monkeypatch, 5.0)
+    res = PMedian.from_cost_matrix(cost, w, p=3).solve(time_limit=1)
+    assert res.status == "time_limit_feasible"
+    assert close(res.objective, exact.objective)
+    assert close(res.bound, exact.objective - 5.0)
+    assert close(res.gap, (res.objective - res.bound) / res.objective) and res.gap > 0
+    assert "time limit" in res.message or "incumbent" in res.message
+
+
+def test_time_limited_run_without_a_bound_says_the_gap_is_unknown(monkeypatch):
+    cost, w = instance(30, 10, 11)
+    _stopped_highs(monkeypatch, np.nan)
     res = CapacitatedPMedian.from_cost_matrix(
-        cost, w, p=8, capacities=np.full(60, w.sum() / 7), single_source=True
-    ).solve(time_limit=0.2, mip_gap=0.0)
-    assert res.status in ("optimal", "time_limit_feasible")
-    if res.status == "optimal":
-        assert res.gap <= 1e-6
-    else:
-        assert res.gap > 0 and res.bound <= res.objective + 1e-9
-        assert "time limit" in res.message or "incumbent" in res.message
+        cost, w, p=3, capacities=np.full(10, w.sum() / 2), single_source=True
+    ).solve(time_limit=1, mip_gap=0.0)
+    assert res.status == "time_limit_no_bound"
+    assert np.isnan(res.bound) and np.isnan(res.gap)
+    assert "gap is unknown" in res.message
+    assert not res.is_optimal
 
 
 @pytest.mark.parametrize(

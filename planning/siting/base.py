@@ -382,6 +382,7 @@ class Exact:
     bound: float
     optimal: bool
     note: str = ""
+    method: str = ""
 
 
 class SitingModel:
@@ -498,7 +499,9 @@ class SitingModel:
                 if method == "heuristic"
                 else (f"model size {size} nonzeros > max_exact_size {max_exact_size}")
             )
-            return self._result(sol, "heuristic", self._relaxation_bound(), t0, note)
+            return self._result(
+                sol, "heuristic", self._relaxation_bound(), t0, note, method=HEUR + " (no proof)"
+            )
         exact = self._exact(time_limit, mip_gap)
         sol, note = exact.solution, exact.note
         if not exact.optimal:
@@ -519,12 +522,21 @@ class SitingModel:
         proven = not math.isnan(gap) and (
             gap <= mip_gap + 1e-6 or abs(fields["objective"] - exact.bound) <= 1e-6
         )
-        status = "optimal" if (exact.optimal or proven) and proven else "time_limit_feasible"
+        if proven:
+            status = "optimal"
+        elif math.isnan(exact.bound):
+            status = "time_limit_no_bound"
+            note = (note + "; " if note else "") + (
+                f"time limit {time_limit:g} s reached before HiGHS had a bound: "
+                "the gap is unknown"
+            )
+        else:
+            status = "time_limit_feasible"
         if exact.optimal and not proven and not note:
             note = "HiGHS reported optimal but the recomputed gap exceeds mip_gap"
         if status != "optimal" and not note:
             note = f"time limit {time_limit:g} s reached"
-        return self._result(sol, status, exact.bound, t0, note, fields=fields)
+        return self._result(sol, status, exact.bound, t0, note, fields=fields, method=exact.method)
 
     def _better(self, a: dict[str, Any], b: dict[str, Any]) -> bool:
         if self.sense == "max":
@@ -539,6 +551,7 @@ class SitingModel:
         t0: float,
         note: str,
         fields: dict[str, Any] | None = None,
+        method: str = "",
     ) -> SitingResult:
         fields = fields if fields is not None else self._evaluate(sol)
         selected = np.flatnonzero(sol.open)
@@ -556,6 +569,7 @@ class SitingModel:
             new_sites=np.setdiff1d(selected, locked),
             closed=np.setdiff1d(locked, selected),
             message=note,
+            method=method or ("heuristic " + HEUR if status == "heuristic" else "MILP"),
             **fields,
         )
 

@@ -31,6 +31,7 @@ from planning.siting.base import (
     make_rules,
     nearest_open,
 )
+from planning.siting import radius as rad
 from planning.siting.heuristics import greedy_cover, interchange
 
 
@@ -291,6 +292,7 @@ class PMedian(SitingModel):
 
     name = "p-median"
     start_depth: int | None = None  # options per demand point in the first round (None: auto)
+    formulation: str = "auto"  # "auto" (radius), "radius" or "classic"
 
     @classmethod
     def from_cost_matrix(
@@ -382,6 +384,42 @@ class PMedian(SitingModel):
         return prog, relaxed[fb], f0
 
     def _exact(self, time_limit: float, mip_gap: float) -> Exact:
+        if self.formulation == "classic":
+            return self._exact_classic(time_limit, mip_gap)
+        return self._exact_radius(time_limit, mip_gap)
+
+    def _exact_radius(self, time_limit: float, mip_gap: float) -> Exact:
+        """Radius formulation (:mod:`planning.siting.radius`) with level deepening."""
+        deadline = time.perf_counter() + time_limit
+        nf = self.rules.free.size
+        data = rad.levels(self.vals, self.count, self.forced_cost[self.active])
+        w = self.weights[self.active]
+        start = self.start_depth or int(np.ceil(2 * nf / max(self.rules.k or 1, 1))) + 3
+        depth = rad.levels_for_options(data, np.minimum(self.count, start))
+        sub_cost = self.cost[self.active]
+        rounds = 0
+        while True:
+            rounds += 1
+            prog = _y_program(self)
+            _, constant = rad.build(prog, data, self.order, w, depth)
+            left = max(deadline - time.perf_counter(), 1e-3)
+            x, bound, optimal = self._run(prog, left, mip_gap, offset=self.offset + constant)
+            method = (
+                f"radius formulation, {int(depth.sum())} levels, {rounds} round"
+                f"{'s' if rounds > 1 else ''}"
+            )
+            if x is None:
+                return Exact(None, bound, False, method=method)
+            sol = Solution(self._open_mask(x[:nf]))
+            objective = self._evaluate(sol)["objective"]
+            proven = objective - bound <= max(mip_gap * abs(objective), 1e-6)
+            _, dist = nearest_open(sub_cost, sol.open)
+            short = (depth < data.n_levels) & (dist > rad.charged_cost(data, depth) + 1e-9)
+            if proven or not optimal or not short.any() or time.perf_counter() >= deadline:
+                return Exact(sol, bound, optimal and (proven or not short.any()), method=method)
+            depth = np.where(short, np.minimum(data.n_levels, 2 * depth + 1), depth)
+
+    def _exact_classic(self, time_limit: float, mip_gap: float) -> Exact:
         deadline = time.perf_counter() + time_limit
         nf = self.rules.free.size
         start = self.start_depth or int(np.ceil(2 * nf / max(self.rules.k or 1, 1))) + 3
@@ -399,7 +437,8 @@ class PMedian(SitingModel):
             fb_rows = np.flatnonzero(np.isfinite(self._fallback_cost(depth)))
             used[fb_rows[relaxed & (x[f0 : f0 + relaxed.size] > 1e-6)]] = True
             if proven or not optimal or not used.any() or time.perf_counter() >= deadline:
-                return Exact(sol, bound, optimal and (proven or not used.any()))
+                ok = optimal and (proven or not used.any())
+                return Exact(sol, bound, ok, method="classic formulation (x_ij, y_j)")
             depth = np.where(used, np.minimum(self.count, 2 * depth + 1), depth)
 
     def _fallback_cost(self, depth: np.ndarray) -> np.ndarray:

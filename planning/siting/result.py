@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import sparse
 
-Status = Literal["optimal", "time_limit_feasible", "heuristic"]
+Status = Literal["optimal", "time_limit_feasible", "time_limit_no_bound", "heuristic"]
 """Result statuses.
 
 ``"optimal"``
@@ -23,6 +23,9 @@ Status = Literal["optimal", "time_limit_feasible", "heuristic"]
 ``"time_limit_feasible"``
     The time limit stopped HiGHS with a feasible solution that is not proven within the gap;
     ``bound`` and ``gap`` say how far from optimal it may be.
+``"time_limit_no_bound"``
+    The time limit stopped HiGHS with a feasible solution before it had any dual bound:
+    ``bound`` and ``gap`` are NaN, and nothing is known about the distance to the optimum.
 ``"heuristic"``
     Greedy + interchange only (instance above the exact size limit, or ``method="heuristic"``).
     ``bound`` is a cheap valid relaxation bound or NaN.
@@ -30,7 +33,7 @@ Status = Literal["optimal", "time_limit_feasible", "heuristic"]
 Infeasible instances never produce a result: they raise :class:`planning.errors.InfeasibleError`.
 """
 
-STATUSES: tuple[str, ...] = ("optimal", "time_limit_feasible", "heuristic")
+STATUSES: tuple[str, ...] = ("optimal", "time_limit_feasible", "time_limit_no_bound", "heuristic")
 SOLVERS: tuple[str, ...] = ("highs-milp", "greedy+interchange")
 
 _ARRAY_FIELDS = ("selected", "assignment", "new_sites", "closed", "load")
@@ -86,6 +89,10 @@ class SitingResult:
         Capacitated models only: demand served by each candidate.
     message
         Human-readable note (why a heuristic was used, what limited the run).
+    method
+        The formulation or algorithm that produced the result, e.g. ``"radius formulation,
+        812 levels, 2 rounds"``, ``"classic formulation (x_ij, y_j)"`` or the heuristic's name,
+        with any rounding of costs it used.
     """
 
     model: str
@@ -106,6 +113,7 @@ class SitingResult:
     allocation: sparse.csr_array | None = None
     load: np.ndarray | None = None
     message: str = ""
+    method: str = ""
 
     def __post_init__(self) -> None:
         # Frozen dataclass: replace the arrays by read-only copies (the only setattr used).
@@ -153,6 +161,7 @@ class SitingResult:
             "total_weight": self.total_weight,
             "max_cost": self.max_cost,
             "message": self.message,
+            "method": self.method,
         }
 
 
