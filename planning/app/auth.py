@@ -12,9 +12,15 @@ to such a file, or inline ``name:role:hash`` entries separated by ``;`` or new l
     role = "viewer"          # may see aggregates
 
 Passwords are stored only as salted scrypt hashes (per-user random salt), made with
-``python -m planning.app.auth hash``, and compared in constant time. Login is off on the demo
-data and
-on when real ledgers are loaded (:func:`mark_sensitive`) or ``JINGKANG_AUTH=1``.
+``python -m planning.app.auth hash``, and compared in constant time; an unknown name costs the
+same scrypt work as a known one.
+
+When login is required: in network mode (``JINGKANG_SERVE=1``, ``make serve``) on every page;
+on 127.0.0.1 (``make app``) once real ledgers are loaded (:func:`mark_sensitive`) or with
+``JINGKANG_AUTH=1``. Repeated wrong passwords lock the user name and the client address for a
+while (:class:`LoginGuard`); a login idle for ``Settings.session_idle_s`` expires; every login,
+lock-out, logout and refusal goes to the audit log (:mod:`planning.app.audit`). No password or
+hash is ever logged or shown.
 """
 
 from __future__ import annotations
@@ -25,9 +31,13 @@ import functools
 import getpass
 import hashlib
 import hmac
+import logging
+import math
 import os
 import secrets
 import sys
+import threading
+import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,10 +45,13 @@ from pathlib import Path
 
 import yaml
 
+from planning.app.audit import audit
 from planning.errors import InputError
+from planning.i18n import t
+from planning.roles import LOCAL, ROLES, Actor
+from planning.settings import DEFAULT, Settings
 
-#: Roles, weakest first; each role may do everything the ones before it may.
-ROLES: tuple[str, ...] = ("viewer", "editor")
+log = logging.getLogger(__name__)
 
 SCHEME = "scrypt"
 _N, _R, _P = 2**14, 8, 1
@@ -198,13 +211,203 @@ def authenticate(users: Mapping[str, User], name: str, password: str) -> User | 
     return user if ok and user is not None else None
 
 
-def auth_required(*, sensitive: bool, env: Mapping[str, str] | None = None) -> bool:
-    """Login is required for real (sensitive) data, or everywhere when ``JINGKANG_AUTH=1``."""
+def serve_mode(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the app is served to a network (``JINGKANG_SERVE=1``, set by ``make serve``)."""
     env = os.environ if env is None else env
-    return sensitive or env.get("JINGKANG_AUTH", "").strip().lower() in ("1", "true", "yes", "on")
+    return env.get("JINGKANG_SERVE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def auth_required(*, sensitive: bool, env: Mapping[str, str] | None = None) -> bool:
+    """Login is required for real (sensitive) data, in network mode (``JINGKANG_SERVE=1``), or
+    everywhere when ``JINGKANG_AUTH=1``."""
+    env = os.environ if env is None else env
+    return (sensitive or serve_mode(env)
+            or env.get("JINGKANG_AUTH", "").strip().lower() in ("1", "true", "yes", "on"))
+
+
+# --- lock-out: the one process-wide state ------------------------------------------------------
+class LoginGuard:
+    """Failed-login counts and temporary lock-outs, per user name and per client address.
+
+    This is the one piece of state deliberately shared by all browser sessions: an attacker
+    simply opens a new session for every guess, so a per-session counter would throttle
+    nothing. It holds only user names, client addresses and timestamps (no password, no hash),
+    and every method takes an internal lock because Streamlit runs each session's script in
+    its own thread.
+
+    Failures older than ``settings.login_lock_s`` are forgotten. A user name is locked for
+    ``login_lock_s`` after ``login_max_failures`` failures in that window (whatever address
+    they come from); an address after ``login_max_failures_per_address`` failures (whatever
+    user names it tries: password spraying). Unknown user names are counted and locked like
+    real ones, so the lock-out does not reveal which names exist. While locked, no password
+    is checked at all.
+
+    Parameters
+    ----------
+    clock : callable
+        Monotonic seconds; injectable for tests.
+    max_keys : int
+        Memory bound: beyond this many tracked keys, stale ones are dropped.
+    """
+
+    def __init__(self, *, clock=time.monotonic, max_keys: int = 10_000) -> None:
+        self._clock = clock
+        self._max_keys = max_keys
+        self._mutex = threading.Lock()
+        self._failures: dict[tuple[str, str], list[float]] = {}
+        self._locked_until: dict[tuple[str, str], float] = {}
+
+    @staticmethod
+    def _keys(user: str, address: str | None) -> list[tuple[str, str]]:
+        keys = [("user", user.strip().casefold())]
+        if address:
+            keys.append(("address", address))
+        return keys
+
+    def locked_for(self, user: str, address: str | None, settings: Settings = DEFAULT) -> float:
+        """Seconds until ``user`` / ``address`` may try again; ``0.0`` when not locked."""
+        now = self._clock()
+        with self._mutex:
+            until = max((self._locked_until.get(k, 0.0) for k in self._keys(user, address)),
+                        default=0.0)
+        return max(0.0, until - now)
+
+    def failure(self, user: str, address: str | None, settings: Settings = DEFAULT) -> float:
+        """Count a wrong password; return the lock-out now in force (``0.0`` if none)."""
+        now = self._clock()
+        window = settings.login_lock_s
+        limits = {"user": settings.login_max_failures,
+                  "address": settings.login_max_failures_per_address}
+        with self._mutex:
+            self._prune(now, window)
+            for key in self._keys(user, address):
+                times = [t for t in self._failures.get(key, []) if now - t < window]
+                times.append(now)
+                self._failures[key] = times
+                if len(times) >= limits[key[0]]:
+                    self._locked_until[key] = now + window
+                    self._failures[key] = []
+        return self.locked_for(user, address, settings)
+
+    def success(self, user: str, address: str | None) -> None:
+        """Forget the user name's failures after a correct password (not the address's)."""
+        with self._mutex:
+            self._failures.pop(self._keys(user, None)[0], None)
+
+    def _prune(self, now: float, window: float) -> None:
+        if len(self._failures) + len(self._locked_until) <= self._max_keys:
+            return
+        self._failures = {k: v for k, v in self._failures.items() if v and now - v[-1] < window}
+        self._locked_until = {k: v for k, v in self._locked_until.items() if v > now}
+
+
+#: The process-wide guard the login form uses (see :class:`LoginGuard` for why it is shared).
+GUARD = LoginGuard()
+
+
+def client_address(headers: Mapping[str, str] | None, peer: str | None, *,
+                   trust_proxy: bool) -> str:
+    """The client address to count failures against.
+
+    Parameters
+    ----------
+    headers : mapping
+        Request headers of the browser connection.
+    peer : str or None
+        The socket peer as the server saw it (``st.context.ip_address``; ``None`` on loopback).
+    trust_proxy : bool
+        Use the right-most ``X-Forwarded-For`` entry (the one our reverse proxy appended; the
+        entries left of it are whatever the client sent and may be forged). Only set this
+        behind a proxy that always sets the header.
+
+    Returns
+    -------
+    str
+        An address, or ``"local"`` for a loopback connection without a trusted header.
+    """
+    if trust_proxy and headers:
+        forwarded = next((v for k, v in headers.items() if k.lower() == "x-forwarded-for"), "")
+        hops = [h.strip() for h in str(forwarded).split(",") if h.strip()]
+        if hops:
+            return hops[-1][:64]
+    return (peer or "local")[:64]
+
+
+def session_expired(last_seen: float | None, now: float, idle_s: float) -> bool:
+    """Whether a login last active at ``last_seen`` has expired at ``now`` (after ``idle_s``)."""
+    return last_seen is not None and now - last_seen > idle_s
+
+
+def login_attempt(users: Mapping[str, User], name: str, password: str, *, address: str | None,
+                  settings: Settings = DEFAULT,
+                  guard: LoginGuard | None = None) -> tuple[User | None, float]:
+    """Check a login through the lock-out guard and write the outcome to the audit log.
+
+    Parameters
+    ----------
+    users : mapping
+        Configured users.
+    name, password : str
+        What was typed. The password is only handed to scrypt; it is never logged.
+    address : str or None
+        Client address (:func:`client_address`).
+    settings : Settings
+        Lock-out limits and the audit file's location.
+    guard : LoginGuard, optional
+        Defaults to the process-wide :data:`GUARD`.
+
+    Returns
+    -------
+    (User or None, float)
+        The user on success; otherwise ``None`` and the seconds of lock-out in force
+        (``0.0`` for a plain wrong password).
+    """
+    guard = GUARD if guard is None else guard
+    # Log a typed name only if it is a real user: people type passwords into the name field.
+    who = name if name in users else "<unknown user>"
+    wait = guard.locked_for(name, address, settings)
+    if wait > 0:
+        audit(who, "login", f"address {address}", outcome="locked",
+              detail=f"{wait:.0f}s left", settings=settings)
+        return None, wait
+    found = authenticate(users, name, password)
+    if found is None:
+        wait = guard.failure(name, address, settings)
+        audit(who, "login", f"address {address}", outcome="locked" if wait else "failed",
+              settings=settings)
+        log.warning("login failed for %s from %s%s", who, address,
+                    " (now locked)" if wait else "")
+        return None, wait
+    guard.success(name, address)
+    audit(Actor(found.name, found.role), "login", f"address {address}", outcome="ok",
+          settings=settings)
+    return found, 0.0
+
+
+def actor_for(user: User | None, *, required: bool) -> Actor:
+    """The :class:`~planning.roles.Actor` for engine calls.
+
+    The logged-in user; with no login required (``make app`` on 127.0.0.1, demo data) the
+    single local user :data:`planning.roles.LOCAL`; and when login is required but nobody is
+    logged in, a nameless viewer, which the engine refuses every change.
+    """
+    if user is not None:
+        return Actor(user.name, user.role)
+    return Actor("anonymous", "viewer") if required else LOCAL
 
 
 # --- Streamlit helpers (thin; the logic above is what the tests check) ------------------------
+SESSION_SEEN = "jingkang_last_seen"
+SESSION_NOTICE = "jingkang_login_notice"
+
+
+def _lang() -> str:
+    import streamlit as st
+
+    lang = st.session_state.get("lang") or st.session_state.get("_keep_lang") or "zh"
+    return lang if lang in ("zh", "en") else "zh"
+
+
 def mark_sensitive() -> None:
     """Record in this browser session that real ledgers/data are loaded: login from now on."""
     import streamlit as st
@@ -212,47 +415,152 @@ def mark_sensitive() -> None:
     st.session_state[SESSION_SENSITIVE] = True
 
 
-def require_login(role: str = "viewer", *, users: Mapping[str, User] | None = None) -> User | None:
+def _st_client_address(settings: Settings) -> str:
+    import streamlit as st
+
+    try:
+        headers, peer = dict(st.context.headers), st.context.ip_address
+    except Exception:  # no browser connection (bare script run)
+        headers, peer = {}, None
+    return client_address(headers, peer, trust_proxy=settings.trust_proxy_headers)
+
+
+def _login_form(users: Mapping[str, User], lang: str, settings: Settings) -> None:
+    import streamlit as st
+
+    st.subheader(t("login_title", lang))
+    notice = st.session_state.pop(SESSION_NOTICE, None)
+    if notice:
+        st.info(t(notice, lang))
+    with st.form("jingkang_login", clear_on_submit=True):
+        name = st.text_input(t("login_user", lang), key="jingkang_login_name")
+        password = st.text_input(t("login_password", lang), type="password",
+                                 key="jingkang_login_password")
+        submitted = st.form_submit_button(t("login_button", lang))
+    if submitted:
+        found, wait = login_attempt(users, name.strip(), password,
+                                    address=_st_client_address(settings), settings=settings)
+        del password
+        if found is not None:
+            st.session_state[SESSION_USER] = found.name
+            st.session_state[SESSION_SEEN] = time.monotonic()
+            st.rerun()
+        elif wait > 0:
+            st.error(t("login_locked", lang).format(minutes=max(1, math.ceil(wait / 60))))
+        else:
+            st.error(t("login_wrong", lang))
+
+
+def _configured_users(lang: str) -> dict[str, User]:
+    import streamlit as st
+
+    try:
+        users = load_users()
+    except InputError as exc:
+        log.error("users file: %s", exc)
+        st.error(f"{t('login_users_error', lang)}: {exc.source or 'JINGKANG_USERS'}")
+        st.stop()
+    if not users:
+        st.error(t("login_no_users", lang))
+        st.stop()
+    return users
+
+
+def require_login(role: str = "viewer", *, users: Mapping[str, User] | None = None,
+                  settings: Settings = DEFAULT) -> User | None:
     """Stop the page unless a user with ``role`` is logged in (when login is required).
 
-    Returns the logged-in user, or ``None`` when login is not required (demo data, no
-    ``JINGKANG_AUTH``). Pages call it before showing anything from real data; the upload page
-    calls ``require_login("editor")``.
+    Returns the logged-in user, or ``None`` when login is not required (demo data on
+    127.0.0.1, no ``JINGKANG_AUTH``/``JINGKANG_SERVE``). A login idle for longer than
+    ``settings.session_idle_s`` is dropped first. A user without ``role`` sees a refusal,
+    which is written to the audit log.
     """
     import streamlit as st
 
     _check_role(role)
     if not auth_required(sensitive=bool(st.session_state.get(SESSION_SENSITIVE))):
         return None
-    users = load_users() if users is None else users
-    if not users:
-        st.error("Login is required for real data but no users are configured "
-                 "(set JINGKANG_USERS; see `python -m planning.app.auth hash`).")
-        st.stop()
+    lang = _lang()
+    users = _configured_users(lang) if users is None else users
     current = users.get(st.session_state.get(SESSION_USER, ""))
+    now = time.monotonic()
+    if current is not None and session_expired(st.session_state.get(SESSION_SEEN), now,
+                                                settings.session_idle_s):
+        audit(Actor(current.name, current.role), "logout", "session", outcome="ok",
+              detail="idle expiry", settings=settings)
+        logout()
+        st.session_state[SESSION_NOTICE] = "session_expired"
+        current = None
     if current is None:
-        with st.form("jingkang_login"):
-            name = st.text_input("用户名 User")
-            password = st.text_input("密码 Password", type="password")
-            if st.form_submit_button("登录 Log in"):
-                found = authenticate(users, name, password)
-                if found is None:
-                    st.error("用户名或密码错误 Wrong user name or password")
-                else:
-                    st.session_state[SESSION_USER] = found.name
-                    st.rerun()
+        _login_form(users, lang, settings)
         st.stop()
+    st.session_state[SESSION_SEEN] = now
     if not current.may(role):
-        st.error(f"需要 {role} 权限 This page needs the {role} role.")
+        audit(Actor(current.name, current.role), "page", _page_name(), outcome="refused",
+              detail=f"needs role {role}", settings=settings)
+        st.error(t("login_needs_role", lang).format(role=t(f"role_{role}", lang)))
         st.stop()
     return current
 
 
-def logout() -> None:
-    """Forget the logged-in user of this browser session."""
+def _page_name() -> str:
     import streamlit as st
 
-    st.session_state.pop(SESSION_USER, None)
+    try:
+        return str(st.context.url).rsplit("/", 1)[-1] or "home"
+    except Exception:
+        return "page"
+
+
+def gate(*, settings: Settings = DEFAULT) -> Actor:
+    """The login gate ``app.py`` runs before any page: login form or the user and a logout button.
+
+    Returns
+    -------
+    Actor
+        Who is acting in this session (see :func:`actor_for`).
+    """
+    import streamlit as st
+
+    user = require_login("viewer", settings=settings)
+    if user is not None:
+        lang = _lang()
+        st.sidebar.caption(f"{t('logged_in_as', lang)}: {user.name} "
+                           f"({t(f'role_{user.role}', lang)})")
+        if st.sidebar.button(t("logout", lang), key="jingkang_logout"):
+            audit(Actor(user.name, user.role), "logout", "session", outcome="ok",
+                  settings=settings)
+            logout()
+            st.session_state[SESSION_NOTICE] = "logged_out"
+            st.rerun()
+    return current_actor(settings=settings)
+
+
+def current_actor(*, users: Mapping[str, User] | None = None,
+                  settings: Settings = DEFAULT) -> Actor:
+    """The :class:`~planning.roles.Actor` of this browser session, for engine calls.
+
+    Pages pass it to :mod:`planning.app.actions`; see :func:`actor_for`.
+    """
+    import streamlit as st
+
+    required = auth_required(sensitive=bool(st.session_state.get(SESSION_SENSITIVE)))
+    if not required:
+        return LOCAL
+    try:
+        users = load_users() if users is None else users
+    except InputError:
+        users = {}
+    return actor_for(users.get(st.session_state.get(SESSION_USER, "")), required=True)
+
+
+def logout() -> None:
+    """Forget the logged-in user of this browser session (and everything it loaded)."""
+    import streamlit as st
+
+    for key in list(st.session_state):
+        if key not in ("lang", "_keep_lang", SESSION_NOTICE):
+            del st.session_state[key]
 
 
 def main(argv: list[str] | None = None) -> int:
