@@ -1,5 +1,6 @@
 # jingkang-planner: two commands do all set-up on a fresh machine with Python 3.11 and make.
-#   make app   -> .venv, install, start the dashboard on the embedded Beijing demo
+#   make app   -> .venv, install, start the dashboard on the embedded Beijing demo (127.0.0.1 only)
+#   make serve -> the same for a network: login on every page; needs JINGKANG_USERS (users file)
 #   make test  -> same set-up (+ Debian chromium and a CJK font for browser tests), then ruff + pytest
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -8,7 +9,7 @@ STAMP   = $(VENV)/.installed
 PORT   ?= 8501
 SUDO    = $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: app test lint bench install browser-deps clean
+.PHONY: app serve test lint bench install browser-deps clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -30,7 +31,12 @@ browser-deps:
 	fi
 
 app: $(STAMP)
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+# Network mode: refuses to start without a users file (checked in planning/app/serve.py).
+SERVE_ADDRESS ?= 0.0.0.0
+serve: $(STAMP)
+	$(BIN)/python -m planning.app.serve --address $(SERVE_ADDRESS) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from planning.app.auth import gate
+
 st.set_page_config(page_title="精康融合规划 Jingkang planner", page_icon="🗺️", layout="wide")
 
 PAGES = Path(__file__).parent / "app_pages"
@@ -27,4 +29,5 @@ navigation = st.navigation(
         st.Page(PAGES / "7_导出_Export.py", title="导出 Export", url_path="导出_Export"),
     ]
 )
+gate()  # login form until logged in whenever login is required (always in network mode)
 navigation.run()
