@@ -1,0 +1,273 @@
+"""Attacking the server as served to a bureau (issue 19): network mode, real browser.
+
+A server of its own is started with ``JINGKANG_SERVE=1`` (login on every page) and a temporary
+users file, bound to 127.0.0.1 only (network mode in tests never leaves loopback). Then: every
+page refuses without login; wrong passwords lock the account until the lock expires; a viewer's
+upload and save attempts are refused and logged; two browser contexts with different uploads
+never see each other's data; and after a login no response, frame or log holds a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from planning.app.auth import hash_password
+
+pytestmark = pytest.mark.browser
+
+FAST = {"n": 2**10, "r": 8, "p": 1}
+PASSWORDS = {"wang": "Wang-secret-驿站-7731", "zhao": "Zhao-secret-4410",
+             "li": "Li-viewer-secret-5521", "lockme": "Lockme-secret-9090"}
+ROLES = {"wang": "editor", "zhao": "editor", "li": "viewer", "lockme": "editor"}
+LOCK_S = 6.0
+MAX_FAILURES = 3
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["", "地图_Map", "合规_Compliance", "可达性_Access", "选址_Siting", "情景_Scenarios",
+         "数据_Data", "导出_Export"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def secure_server(tmp_path_factory):
+    """The app in network mode on a free loopback port: (url, log path, audit path, hashes)."""
+    tmp = tmp_path_factory.mktemp("secure")
+    hashes = {u: hash_password(pw, **FAST) for u, pw in PASSWORDS.items()}
+    users = tmp / "users.toml"
+    users.write_text("".join(f'[users.{u}]\nrole = "{ROLES[u]}"\npassword = "{h}"\n'
+                             for u, h in hashes.items()), encoding="utf-8")
+    os.chmod(users, 0o600)
+    cache = Path(os.environ.get("JINGKANG_CACHE_DIR") or tempfile.mkdtemp())
+    audit_file = cache / "audit" / "audit.jsonl"
+    start_line = len(audit_file.read_text().splitlines()) if audit_file.exists() else 0
+    port = _free_port()
+    log = tmp / "server.log"
+    env = {**os.environ, "JINGKANG_SERVE": "1", "JINGKANG_USERS": str(users),
+           "JINGKANG_CACHE_DIR": str(cache), "JINGKANG_LOGIN_LOCK_S": str(LOCK_S),
+           "JINGKANG_LOGIN_MAX_FAILURES": str(MAX_FAILURES),
+           "JINGKANG_LOGIN_MAX_FAILURES_PER_ADDRESS": "1000"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    if proc.poll() is not None or time.monotonic() >= deadline:
+        proc.kill()
+        pytest.fail(f"streamlit did not start; log: {log.read_text()[-2000:]}")
+
+    class Server:
+        pass
+
+    srv = Server()
+    srv.url, srv.log, srv.hashes = url, log, hashes
+
+    def audit_entries():
+        if not audit_file.exists():
+            return []
+        lines = audit_file.read_text(encoding="utf-8").splitlines()[start_line:]
+        return [json.loads(x) for x in lines if x.strip()]
+
+    srv.audit_file, srv.audit = audit_file, audit_entries
+    yield srv
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _settled(page, timeout=90_000):
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+
+
+def _login_form(page):
+    form = page.locator("[data-testid='stForm']", has_text="登录")
+    form.wait_for(timeout=90_000)
+    return form
+
+
+def _login(page, url, user, password, path=""):
+    page.goto(f"{url}/{path}")
+    _login_form(page)
+    page.get_by_label("用户名 User").fill(user)
+    page.get_by_label("密码 Password").fill(password)
+    page.get_by_role("button", name="登录 Log in").click()
+    _settled(page)
+
+
+def _logged_in(page, user):
+    page.locator("[data-testid='stSidebar']", has_text=f"当前用户: {user}").wait_for(
+        timeout=90_000)
+
+
+def test_every_page_refuses_without_login(page, secure_server):
+    for path in PAGES:
+        page.goto(f"{secure_server.url}/{path}")
+        _login_form(page)
+        _settled(page)
+        body = page.locator("[data-testid='stMain']").inner_text()
+        assert "请登录" in body
+        # nothing from the data or the page behind it
+        for testid in ("stMetric", "stFileUploaderDropzoneInput", "stDataFrame",
+                       "stDownloadButton", "stException"):
+            assert page.locator(f"[data-testid='{testid}']").count() == 0, (path, testid)
+        assert page.locator("iframe[title*='streamlit_folium']").count() == 0
+        assert page.get_by_role("heading", name="精康融合规划平台").count() == 0
+
+
+def test_wrong_passwords_lock_the_account_and_the_lock_expires(page, secure_server):
+    url = secure_server.url
+    page.goto(url)
+    for i in range(MAX_FAILURES):
+        _login_form(page)
+        page.get_by_label("用户名 User").fill("lockme")
+        page.get_by_label("密码 Password").fill(f"guess-{i}")
+        page.get_by_role("button", name="登录 Log in").click()
+        _settled(page)
+        expected = "已暂时锁定" if i == MAX_FAILURES - 1 else "用户名或密码错误"
+        page.locator("[data-testid='stAlertContentError']", has_text=expected).wait_for(
+            timeout=30_000)
+    locked_at = time.monotonic()
+    # the right password is refused while the lock holds, from a fresh session too
+    _login(page, url, "lockme", PASSWORDS["lockme"])
+    page.locator("[data-testid='stAlertContentError']", has_text="已暂时锁定").wait_for(
+        timeout=30_000)
+    assert page.get_by_text("当前用户: lockme").count() == 0
+    time.sleep(max(0.0, LOCK_S + 0.5 - (time.monotonic() - locked_at)))
+    _login(page, url, "lockme", PASSWORDS["lockme"])
+    _logged_in(page, "lockme")
+    outcomes = [e["outcome"] for e in secure_server.audit()
+                if e["actor"] == "lockme" and e["action"] == "login"]
+    assert outcomes == ["failed"] * (MAX_FAILURES - 1) + ["locked", "locked", "ok"]
+
+
+def test_viewer_upload_and_save_are_refused_and_logged(page, secure_server):
+    url = secure_server.url
+    _login(page, url, "li", PASSWORDS["li"], path="数据_Data")
+    _logged_in(page, "li")
+    page.locator("[data-testid='stAlertContentError']", has_text="编辑者").wait_for(
+        timeout=60_000)
+    assert page.locator("[data-testid='stFileUploaderDropzoneInput']").count() == 0
+    # the siting page: a viewer may run a plan, but saving it is refused
+    page.locator("[data-testid='stSidebarNav'] a", has_text="选址").first.click()
+    _settled(page)
+    page.get_by_role("button", name="运行").click()
+    _settled(page)
+    page.get_by_role("button", name="保存情景").wait_for(timeout=120_000)
+    page.get_by_role("button", name="保存情景").click()
+    _settled(page)
+    page.locator("[data-testid='stAlertContentError']", has_text="保存情景").wait_for(
+        timeout=60_000)
+    assert page.get_by_text("已保存").count() == 0
+    page.locator("[data-testid='stSidebarNav'] a", has_text="情景").first.click()
+    _settled(page)
+    page.get_by_text("尚无").first.wait_for(timeout=60_000)  # nothing was saved
+    refused = {(e["action"], e["outcome"]) for e in secure_server.audit()
+               if e["actor"] == "li"}
+    assert ("page", "refused") in refused and ("save_scenario", "refused") in refused
+
+
+def _stations_csv(demo, district, path):
+    st = demo.subset([district]).stations()
+    st.drop(columns="geometry").assign(lon=st.geometry.x, lat=st.geometry.y).to_csv(
+        path, index=False)
+    return len(st)
+
+
+def test_two_sessions_never_see_each_others_uploads(browser, secure_server, demo, tmp_path):
+    url = secure_server.url
+    files = {"wang": tmp_path / "dongcheng.csv", "zhao": tmp_path / "xicheng.csv"}
+    counts = {"wang": _stations_csv(demo, "东城区", files["wang"]),
+              "zhao": _stations_csv(demo, "西城区", files["zhao"])}
+    assert counts["wang"] != counts["zhao"]
+    pages = {}
+    for user in ("wang", "zhao"):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        _login(page, url, user, PASSWORDS[user], path="数据_Data")
+        _logged_in(page, user)
+        page.locator("[data-testid='stFileUploaderDropzoneInput']").nth(2).set_input_files(
+            str(files[user]))
+        _settled(page)
+        page.get_by_role("button", name="使用这些数据").click()
+        _settled(page)
+        page.get_by_text("已替换当前数据").wait_for(timeout=60_000)
+        pages[user] = page
+    for user, page in pages.items():
+        page.goto(url)
+        _settled(page)
+        metric = page.locator("[data-testid='stMetric']", has_text="康复驿站数")
+        metric.wait_for(timeout=90_000)
+        assert metric.locator("[data-testid='stMetricValue']").inner_text() == str(counts[user])
+    for page in pages.values():
+        page.context.close()
+
+
+def test_no_secret_in_responses_frames_or_logs_after_login(browser, secure_server):
+    context = browser.new_context()
+    page = context.new_page()
+    seen: list[bytes] = []
+
+    def on_response(response):
+        seen.append("\n".join(f"{k}: {v}" for k, v in response.headers.items()).encode())
+        try:
+            seen.append(response.body())
+        except Exception:  # redirects and aborted requests have no body
+            pass
+
+    def on_websocket(ws):
+        ws.on("framereceived", lambda payload: seen.append(
+            payload if isinstance(payload, bytes) else payload.encode()))
+
+    page.on("response", on_response)
+    page.on("websocket", on_websocket)
+    user, password = "wang", PASSWORDS["wang"]
+    _login(page, secure_server.url, user, "a wrong one first")
+    page.locator("[data-testid='stAlertContentError']", has_text="用户名或密码错误").wait_for()
+    _login(page, secure_server.url, user, password)
+    _logged_in(page, user)
+    page.locator("[data-testid='stSidebarNav'] a", has_text="导出").first.click()
+    _settled(page)
+    page.get_by_role("button", name="退出登录").click()
+    _settled(page)
+    _login_form(page)  # logged out: back to the form
+    page.get_by_text("已退出登录").wait_for()
+    cookies = json.dumps(context.cookies()).encode()
+    context.close()
+    stored = secure_server.hashes[user]
+    secrets = [password, stored, stored.split("$")[-1], stored.split("$")[-2],
+               "a wrong one first"]
+    assert len(seen) > 10  # the capture worked
+    haystacks = {"responses": b"\n".join(seen), "cookies": cookies,
+                 "server log": secure_server.log.read_bytes(),
+                 "audit log": secure_server.audit_file.read_bytes()}
+    for where, data in haystacks.items():
+        for secret in secrets:
+            assert secret.encode("utf-8") not in data, f"secret found in {where}"
+    assert any(e["actor"] == "wang" and e["action"] == "logout" for e in secure_server.audit())
