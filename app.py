@@ -11,6 +11,9 @@ from pathlib import Path
 import streamlit as st
 
 from planning.app.auth import gate
+from planning.publish.privacy import configure_logging
+
+configure_logging()  # once per process, here at the entry point (idempotent across reruns)
 
 st.set_page_config(page_title="精康融合规划 Jingkang planner", page_icon="🗺️", layout="wide")
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning import rules
-from planning.app.ui import findings_for, profile_picker, settings, sidebar
+from planning.app.ui import findings_for, milestones_for, profile_picker, settings, sidebar
 from planning.i18n import t
 from planning.publish import maps
 from planning.rules import indicators
@@ -28,8 +27,8 @@ c4.metric(t("coverage", lang), f"{kpi.coverage:.1%}")
 ov = indicators.overview(dataset, district=district)
 d1, d2, d3 = st.columns(3)
 d1.metric(t("beds_per_100k", lang), f"{ov.beds_per_100k:.1f}")
-d2.metric(t("staff_per_client", lang), f"1 : {1 / ov.staff_per_client:.1f}"
-          if ov.staff_per_client == ov.staff_per_client and ov.staff_per_client else "—")
+d2.metric(t("staff_per_client", lang), f"1 : {ov.clients_per_staff:.1f}"
+          if ov.clients_per_staff == ov.clients_per_staff else "—")
 d3.metric(t("home_service_rate", lang), f"{ov.home_service_rate:.0%}"
           if ov.home_service_rate == ov.home_service_rate else "—")
 
@@ -37,11 +36,12 @@ st.caption(t("map_caption", lang))
 fmap = maps.overview_map(dataset, district=district, lang=lang, settings=settings())
 st_folium(fmap, height=560, use_container_width=True, returned_objects=[], key="home_map")
 
-findings = findings_for(dataset.token, dataset, name, year, _profile_obj=profile)
+findings = findings_for(dataset, profile, district=district, year=year)
 left, right = st.columns(2)
 if profile.milestones:
     left.markdown(f"**{t('progress', lang)}** ({profile.name})")
-    left.bar_chart(indicators.progress_table(rules.milestone_view(dataset, profile)),
+    left.bar_chart(indicators.progress_table(milestones_for(dataset, profile,
+                                                            district=district)),
                    stack=False, horizontal=True)
 right.markdown(f"**{t('worst_districts', lang)}**")
 right.dataframe(indicators.worst_districts(findings), hide_index=True, width="stretch")

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import io
-
 import streamlit as st
 from streamlit_folium import st_folium
 
 from planning import rules
-from planning.app.ui import findings_for, profile_picker, settings, sidebar
+from planning.app.ui import (
+    findings_for,
+    milestones_for,
+    profile_picker,
+    settings,
+    sidebar,
+    workbook_for,
+)
 from planning.i18n import t
-from planning.publish import maps, workbook
+from planning.publish import maps
 
 st.set_page_config(page_title="合规 Compliance", layout="wide")
 lang, dataset, district = sidebar()
@@ -18,16 +23,14 @@ name, profile, year = profile_picker(lang)
 st.title(t("compliance_title", lang))
 st.caption(t("compliance_caption", lang))
 
-findings = findings_for(dataset.token, dataset, name, year, _profile_obj=profile)
-view = findings[findings["district"].eq(district).fillna(False)
-                | findings["district"].isna()] if district else findings
+view = findings_for(dataset, profile, district=district, year=year)
 counts = view["status"].value_counts()
 c1, c2, c3 = st.columns(3)
 c1.metric(t("fails", lang), int(counts.get("fail", 0)))
 c2.metric(t("passes", lang), int(counts.get("pass", 0)))
 c3.metric(t("not_assessable", lang), int(counts.get("not_assessable", 0)))
 
-fmap = maps.compliance_map(dataset, findings, district=district, lang=lang, settings=settings())
+fmap = maps.compliance_map(dataset, view, district=district, lang=lang, settings=settings())
 st_folium(fmap, height=520, use_container_width=True, returned_objects=[], key="compliance_map")
 
 title = "title_zh" if lang == "zh" else "title_en"
@@ -37,9 +40,7 @@ statuses = f1.multiselect(t("status_filter", lang), ["fail", "not_assessable", "
                           default=["fail", "not_assessable"], key="status_filter")
 rule_ids = f2.multiselect(t("rule_filter", lang), list(dict.fromkeys(view["rule_id"])),
                           key="rule_filter")
-shown = view[view["status"].isin(statuses)]
-if rule_ids:
-    shown = shown[shown["rule_id"].isin(rule_ids)]
+shown = rules.filter_findings(view, statuses=tuple(statuses), rule_ids=tuple(rule_ids))
 cols = ["entity_name", "entity_type", "district", "rule_id", title, "measured", "op",
         "threshold", "status", "reason", "clause", "milestone"]
 st.dataframe(shown[cols], hide_index=True, width="stretch", key="findings_table")
@@ -50,26 +51,22 @@ s1.markdown(f"**{t('by_rule', lang)}**")
 s1.dataframe(summary.by_rule[["rule_id", title, "clause", "fail", "pass", "not_assessable"]],
              hide_index=True, width="stretch")
 s2.markdown(f"**{t('by_district', lang)}**")
-s2.dataframe(summary.by_district.groupby("district")[["fail", "pass", "not_assessable"]].sum(),
-             width="stretch")
+s2.dataframe(summary.district_totals(), width="stretch")
 
 if profile.milestones:
     with st.expander(t("milestones", lang)):
-        st.dataframe(rules.milestone_view(dataset, profile), hide_index=True,
+        st.dataframe(milestones_for(dataset, profile, district=district), hide_index=True,
                      width="stretch")
 
 st.subheader(t("drilldown", lang))
 units = dataset.units if not district else dataset.units[dataset.units["district"] == district]
 uid = st.selectbox(t("pick_township", lang), list(units["unit_id"]), key="drill_unit",
                    format_func=dict(zip(units["unit_id"], units["name"], strict=True)).get)
-drill = rules.township_drilldown(findings, dataset, uid)
+drill = rules.township_drilldown(view, dataset, uid)
 st.dataframe(drill[["entity_name", "rule_id", title, "measured", "op", "threshold", "status",
                     "clause"]], hide_index=True, width="stretch")
 
-buf = io.BytesIO()
-note = "；".join(dataset.sources[-1:]) if dataset.is_synthetic else None
-workbook.compliance_workbook(findings, profile, buf, dataset_name=dataset.name,
-                             synthetic_note=note)
-st.download_button(t("download_workbook", lang), buf.getvalue(),
+st.download_button(t("download_workbook", lang),
+                   workbook_for(dataset, profile, district=district, year=year),
                    file_name=f"compliance_{profile.name}.xlsx", key="dl_workbook",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -7,13 +7,20 @@ import hashlib
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning.app.ui import access_summary, routing_network_from_upload, settings, sidebar
+from planning.app.ui import (
+    access_summary,
+    profile_picker,
+    routing_network_from_upload,
+    settings,
+    sidebar,
+)
 from planning.errors import InputError, NetworkUnavailableError
 from planning.i18n import t
 from planning.publish import maps
 
 st.set_page_config(page_title="可达性 Access", layout="wide")
 lang, dataset, district = sidebar()
+_name, profile, _year = profile_picker(lang)
 st.title(t("access_title", lang))
 st.caption(t("access_caption", lang))
 
@@ -28,29 +35,26 @@ column = c3.selectbox(t("colour_by", lang), ["share_within", "mean_minutes", "ac
 upload = st.file_uploader(t("network_file", lang), type=["osm", "xml", "graphml"],
                           key="network_upload")
 
-net, net_key = None, None
+net = None
 if upload is not None:
     data = upload.getvalue()
     net_key = hashlib.sha1(data).hexdigest()[:16] + mode
     progress = st.progress(0, text=t("computing", lang))
     try:
-        net = routing_network_from_upload(net_key, upload.name, data, mode)
+        net = (net_key, routing_network_from_upload(net_key, upload.name, data, mode))
     except (InputError, NetworkUnavailableError) as exc:
         st.error(str(exc))
     progress.progress(100, text=t("network_built", lang))
 
 with st.spinner(t("computing", lang)):
-    summary = access_summary(dataset.token, dataset, district, float(threshold), mode,
-                             net_key, _network=net)
+    summary = access_summary(dataset, profile, district=district, threshold=threshold,
+                             mode=mode, network=net)
 if summary.method != "network":
     st.warning(t("fallback_note", lang))
 
 view = dataset.subset([district]) if district else dataset
 fmap = maps.access_map(summary, view.stations(), column=column, lang=lang, settings=settings())
 st_folium(fmap, height=560, use_container_width=True, returned_objects=[], key="access_map")
-st.session_state["isochrones_geojson"] = (
-    summary.catchments[summary.catchments["minutes"] == float(threshold)][["geometry"]]
-    .dissolve().to_json() if len(summary.catchments) else None
-)
+st.session_state["isochrones_geojson"] = summary.catchment_geojson(threshold)
 st.subheader(t("worst_served", lang))
 st.dataframe(summary.worst(15), hide_index=True, width="stretch")

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import tempfile
-from pathlib import Path
-
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning.app.ui import candidate_points, settings, sidebar, siting_plan
-from planning.data.io import write_gpkg
+from planning.app.ui import candidate_points, profile_picker, settings, sidebar, siting_plan
 from planning.errors import InfeasibleError, InputError
 from planning.i18n import t
-from planning.publish import maps, privacy
-from planning.siting.plan import MODELS, ZONE_MIN_AREA
+from planning.publish import maps, privacy, report
+from planning.siting.plan import MODELS, WEIGHTS, SitingOptions
 
 st.set_page_config(page_title="选址 Siting", layout="wide")
 lang, dataset, district = sidebar()
+_name, profile, year = profile_picker(lang)
 st.title(t("siting_title", lang))
 st.caption(t("siting_caption", lang))
 
@@ -30,8 +26,7 @@ with st.form("siting_form"):
     c4, c5, c6, c7 = st.columns(4)
     mode = c4.selectbox(t("mode", lang), ["walk", "drive"], key="siting_mode",
                         format_func=lambda m: t(m, lang))
-    weight = c5.selectbox(t("weight", lang), ["population", "eligible", "patients"],
-                          key="siting_weight")
+    weight = c5.selectbox(t("weight", lang), WEIGHTS, key="siting_weight")
     spacing = c6.number_input(t("spacing", lang), 500, 10000, 2000, step=500,
                               key="siting_spacing")
     limit = c7.number_input(t("time_limit", lang), 5, 600, 30, key="siting_limit")
@@ -47,29 +42,26 @@ with st.form("siting_form"):
                                   type=["geojson", "json", "gpkg", "zip", "csv", "xlsx"])
     run = st.form_submit_button(t("run", lang), type="primary")
 
-params = (("model", model), ("p", int(p)), ("threshold_min", float(threshold)),
-          ("mode", mode), ("weight", weight), ("spacing_m", float(spacing)),
-          ("time_limit", float(limit)),
-          ("min_floor_area", ZONE_MIN_AREA if area else None),
-          ("max_per_township", int(cap) or None),
-          ("site_cost", float(cost) if budget else None),
-          ("budget", float(budget) or None))
+options = SitingOptions(model=model, p=int(p), threshold_min=float(threshold), mode=mode,
+                        weight=weight, spacing_m=float(spacing), time_limit=float(limit),
+                        zone_floor_area=area, max_per_township=int(cap) or None,
+                        site_cost=float(cost), budget=float(budget) or None, year=year)
 candidates = None
 if upload is not None:
     try:
-        candidates = candidate_points(upload.getvalue(), upload.name, dataset.token)
+        candidates = candidate_points(upload.getvalue(), upload.name, dataset)
     except InputError as exc:
         st.error(str(exc))
         st.stop()
 if run:
-    st.session_state["siting_params"] = params
-if st.session_state.get("siting_params") is None:
+    st.session_state["siting_options"] = options
+if st.session_state.get("siting_options") is None:
     st.info(t("run_first", lang))
     st.stop()
 try:
     with st.spinner(t("solving", lang)):
-        plan = siting_plan(dataset.token, dataset, district, st.session_state["siting_params"],
-                           candidates)
+        plan = siting_plan(dataset, profile, st.session_state["siting_options"],
+                           district=district, candidates=candidates)
 except (InfeasibleError, InputError) as exc:
     st.error(str(exc))
     st.stop()
@@ -93,24 +85,17 @@ kpis = plan.kpis.rename(index=lambda k: t(f"kpi_{k}", lang),
                         columns={"before": t("before", lang), "after": t("after", lang)})
 st.dataframe(kpis, width="stretch")
 st.subheader(t("suggested_sites", lang))
-table = plan.sites.drop(columns="geometry").assign(lon=plan.sites.geometry.x,
-                                                   lat=plan.sites.geometry.y)
-if plan.params["weight"] != "population":  # patient counts: small cells suppressed
-    table = privacy.suppress_frame_for_export(table, columns=["demand_served"],
-                                              derived=["mean_minutes"])
+table = privacy.public_site_table(plan.sites, weight=plan.params["weight"],
+                                  settings=settings())
 st.dataframe(table, hide_index=True, width="stretch")
 d1, d2 = st.columns(2)
-with tempfile.TemporaryDirectory() as tmp:
-    path = write_gpkg({"suggested_sites": plan.sites}, Path(tmp) / "sites.gpkg")
-    d1.download_button(t("download_sites_gpkg", lang), path.read_bytes(),
-                       file_name="suggested_sites.gpkg", key="dl_sites_gpkg")
-buf = io.StringIO()
-table.to_csv(buf, index=False)
-d2.download_button(t("download_sites_csv", lang), buf.getvalue().encode("utf-8-sig"),
+d1.download_button(t("download_sites_gpkg", lang), report.sites_gpkg_bytes(plan.sites),
+                   file_name="suggested_sites.gpkg", key="dl_sites_gpkg")
+d2.download_button(t("download_sites_csv", lang), report.csv_bytes(table),
                    file_name="suggested_sites.csv", key="dl_sites_csv")
 
-name = st.text_input(t("scenario_name", lang), f"{model}-p{p}-{threshold:g}min",
-                     key="scenario_name")
+name = st.text_input(t("scenario_name", lang), st.session_state["siting_options"].default_name,
+                     key=f"scenario_name_{st.session_state['siting_options'].default_name}")
 if st.button(t("save_scenario", lang), key="save_scenario"):
     st.session_state.setdefault("scenarios", {})[name] = {"plan": plan, "district": district}
     st.success(f"{t('saved', lang)}: {name}")

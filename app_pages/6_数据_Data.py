@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import streamlit as st
 
 from planning.app import auth
-from planning.app.ui import sidebar
+from planning.app.ui import profile_picker, sidebar
 from planning.data import io as pio
 from planning.data import ledger
 from planning.data.model import replace_layers
@@ -15,6 +13,7 @@ from planning.errors import InputError
 from planning.i18n import t
 
 lang, dataset, _district = sidebar()
+_name, profile, _year = profile_picker(lang)
 auth.require_login("editor")
 st.title(t("data_title", lang))
 st.caption(t("data_caption", lang))
@@ -61,7 +60,8 @@ st.caption(t("ledger_caption", lang))
 up = st.file_uploader(t("upload_ledger", lang), type=["csv", "xlsx"], key="up_ledger")
 if up is not None:
     try:
-        summary = ledger.read_ledger(up, dataset.units, name=up.name, datum=datum)
+        summary = ledger.read_ledger(up, dataset.units, name=up.name, datum=datum,
+                                     eligibility=profile.eligibility)
     except InputError as exc:
         st.error(f"❌ {exc}")
         st.info(t("nothing_changed", lang))
@@ -77,10 +77,7 @@ if up is not None:
             st.dataframe({"row": [r for r, _ in summary.unmatched],
                           "reason": [why for _, why in summary.unmatched]}, width="stretch")
         if st.button(t("use_ledger", lang), type="primary"):
-            units = ledger.apply_to_units(dataset.units, summary)
-            merged = replace_layers(dataset, units=units, source=f"ledger {up.name} (aggregated)")
-            st.session_state["dataset"] = dataclasses.replace(merged, synthetic=tuple(
-                s for s in dataset.synthetic if s != "units.patients"))
+            st.session_state["dataset"] = ledger.with_ledger(dataset, summary)
             auth.mark_sensitive()
             st.success(t("data_replaced", lang))
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import tempfile
-from pathlib import Path
-
 import streamlit as st
 
-from planning.app.ui import findings_for, profile_picker, settings, sidebar
+from planning.app.ui import findings_for, profile_picker, settings, sidebar, workbook_for
 from planning.i18n import t
-from planning.publish import report, workbook
+from planning.publish import report
 
 st.set_page_config(page_title="导出 Export", layout="wide")
 lang, dataset, district = sidebar()
@@ -20,27 +16,23 @@ st.caption(t("export_caption", lang))
 
 stem = f"coverage_{district}" if district else "coverage"
 if st.button(t("prepare", lang), type="primary", key="prepare_exports"):
-    findings = findings_for(dataset.token, dataset, name, year, _profile_obj=profile)
+    findings = findings_for(dataset, profile, district=district, year=year)
     files: dict[str, tuple[str, bytes, str]] = {}
     files["html"] = (f"{stem}.html", report.map_html_bytes(dataset, district=district, lang=lang,
                                                            settings=settings()), "text/html")
     for fmt, mime in (("png", "image/png"), ("pdf", "application/pdf")):
         fig = report.coverage_figure(dataset, district=district, lang=lang)
         files[fmt] = (f"{stem}.{fmt}", report.figure_bytes(fig, fmt), mime)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = report.export_gpkg(dataset, Path(tmp) / f"{stem}.gpkg", findings=findings,
-                                  settings=settings())
-        files["gpkg"] = (f"{stem}.gpkg", path.read_bytes(), "application/geopackage+sqlite3")
-    buf = io.BytesIO()
-    workbook.compliance_workbook(findings, profile, buf, dataset_name=dataset.name,
-                                 synthetic_note=dataset.sources[-1] if dataset.is_synthetic
-                                 else None)
-    files["xlsx"] = (f"compliance_{profile.name}.xlsx", buf.getvalue(),
+    files["gpkg"] = (f"{stem}.gpkg", report.gpkg_bytes(dataset, findings=findings,
+                                                       settings=settings()),
+                     "application/geopackage+sqlite3")
+    files["xlsx"] = (f"compliance_{profile.name}.xlsx",
+                     workbook_for(dataset, profile, district=district, year=year),
                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     if district:
-        brief = io.BytesIO()
-        report.district_brief(dataset, district, brief, findings=findings, lang=lang)
-        files["brief"] = (f"brief_{district}.pdf", brief.getvalue(), "application/pdf")
+        files["brief"] = (f"brief_{district}.pdf",
+                          report.brief_bytes(dataset, district, findings=findings, lang=lang),
+                          "application/pdf")
     st.session_state["exports"] = files
 
 files = st.session_state.get("exports") or {}

@@ -30,6 +30,14 @@ DistrictOpt = Annotated[str | None, typer.Option(help="Restrict to one district 
 LangOpt = Annotated[str, typer.Option(help="Language of labels: zh or en.")]
 
 
+@app.callback()
+def _setup() -> None:
+    """jingkang-planner: check, site and export the community mental-health rehab network."""
+    from planning.publish.privacy import configure_logging
+
+    configure_logging()
+
+
 def _find(folder: Path, stem: str) -> Path:
     for suffix in (".gpkg", ".geojson", ".json", ".zip", ".shp", ".csv", ".xlsx"):
         p = folder / f"{stem}{suffix}"
@@ -42,7 +50,7 @@ def _find(folder: Path, stem: str) -> Path:
 def load(data: Path | None, datum: str) -> Dataset:
     """The dataset from ``--data`` or the Beijing demo."""
     if data is None:
-        from planning.data.datasets import beijing_demo
+        from planning.demo import beijing_demo
 
         return beijing_demo()
     from planning.data.io import load_dataset
@@ -138,9 +146,15 @@ def suggest(
                                                  "default: straight-line fallback.")] = None,
     time_limit: Annotated[float, typer.Option(help="Solver time limit, seconds.")] = 60.0,
     out: Annotated[Path | None, typer.Option(help="Write sites to .gpkg or .csv.")] = None,
+    profile: Annotated[str, typer.Option(help="Profile name or YAML path: station capacity, "
+                                         "floor areas, findings before/after.")]
+    = "beijing-2018",
+    year: Annotated[int | None, typer.Option(help="Milestone year for the findings count.")]
+    = None,
 ) -> None:
     """Suggest new station sites with an exact model; print status, objective, bound, gap."""
-    from planning.siting.plan import suggest_sites
+    from planning.rules import load_profile
+    from planning.siting.plan import SitingOptions, suggest_sites
 
     try:
         ds = load(data, datum)
@@ -152,8 +166,9 @@ def suggest(
 
             net = netmod.routing_network(netmod.graph_from_file(network, mode=mode))
         with typer.progressbar(length=1, label="solving") as bar:
-            plan = suggest_sites(ds, model=model, p=p, threshold_min=threshold, mode=mode,
-                                 weight=weight, network=net, time_limit=time_limit)
+            options = SitingOptions(model=model, p=p, threshold_min=threshold, mode=mode,
+                                    weight=weight, time_limit=time_limit, year=year)
+            plan = suggest_sites(ds, options, profile=load_profile(profile), network=net)
             bar.update(1)
     except InputError as exc:
         _fail_input(exc)

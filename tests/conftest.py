@@ -39,7 +39,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def demo():
-    from planning.data.datasets import beijing_demo
+    from planning.demo import beijing_demo
 
     return beijing_demo()
 

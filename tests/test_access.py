@@ -264,7 +264,7 @@ def test_enhanced_two_stage_fca_hand_example() -> None:
 
 def test_access_index_uses_capacity_and_aggregates_per_township() -> None:
     facilities = pd.DataFrame({"staff": [2, 4]})
-    capacity = access.station_capacity(facilities)  # 5 clients per worker
+    capacity = access.station_capacity(facilities, per_staff=5)  # 1:5 staff : clients
     np.testing.assert_array_equal(capacity, S)
     times = access.TravelTimeMatrix(
         values=T.astype(np.float32), demand_ids=np.array(["d1", "d2", "d3"]),

@@ -7,7 +7,7 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from planning.data.datasets import DISTRICTS, PLANTED_KINDS, beijing_demo, generate, planted_defects
+from planning.demo import DISTRICTS, PLANTED_KINDS, beijing_demo, generate, planted_defects
 from planning.settings import Settings
 
 

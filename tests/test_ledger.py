@@ -55,8 +55,12 @@ def small_ledger(units) -> pd.DataFrame:
     })
 
 
+#: Intake criteria for these tests (a profile's eligibility block gives them in the app).
+INTAKE = Eligibility(age=(18, 60), risk_level=(0, 2))
+
+
 def test_counts_per_township_by_hand(units):
-    s = summarise_ledger(small_ledger(units), units, source="t.xlsx")
+    s = summarise_ledger(small_ledger(units), units, source="t.xlsx", eligibility=INTAKE)
     a = s.aggregates
     assert list(a.index) == list(units["unit_id"])  # every township, zero where none
     u0, u5 = a.loc["U00"], a.loc["U05"]
@@ -77,18 +81,23 @@ def test_counts_per_township_by_hand(units):
 
 
 def test_eligibility_is_a_parameter(units):
-    strict = Eligibility(min_age=25, max_age=55, max_risk=1, disability_grades=(1, 2),
-                         include_ungraded=False)
+    strict = Eligibility(age=(25, 55), risk_level=(0, 1), disability_grade=(1, 2),
+                         require_certificate=True)
     a = summarise_ledger(small_ledger(units), units, eligibility=strict).aggregates
     assert a["eligible"].sum() == 1  # only A1 (30, risk 1, grade 2)
-    loose = Eligibility(min_age=0, max_age=120, max_risk=5, require_home=False)
+    loose = Eligibility(age=(0, 120), risk_level=(0, 5), require_home=False)
     assert summarise_ledger(small_ledger(units), units,
                             eligibility=loose).aggregates["eligible"].sum() == 5
 
 
+def test_no_criteria_leaves_eligible_unknown_not_guessed(units):
+    a = summarise_ledger(small_ledger(units), units).aggregates
+    assert a["eligible"].isna().all() and a["patients"].sum() == 4
+
+
 def test_missing_columns_give_na_not_zero(units):
     table = small_ledger(units).drop(columns=["是否接受社区康复", "年龄"])
-    s = summarise_ledger(table, units)
+    s = summarise_ledger(table, units, eligibility=INTAKE)
     assert s.aggregates["patients_served"].isna().all()
     assert s.aggregates["eligible"].isna().all()
     assert s.aggregates.loc["U00", "patients"] == 2
@@ -185,7 +194,7 @@ def test_summary_is_frozen(units):
 
 
 def test_apply_to_units_feeds_make_dataset(units):
-    s = summarise_ledger(small_ledger(units), units)
+    s = summarise_ledger(small_ledger(units), units, eligibility=INTAKE)
     filled = apply_to_units(units, s)
     assert "patients" not in units or units["patients"].isna().all()  # input untouched
     assert filled.set_index("unit_id").loc["U05", "eligible"] == 2
@@ -231,7 +240,7 @@ def test_large_generated_ledger(units, tmp_path):
     frame = make.ledger_frame(units, n, seed=5, address_share=0.01)
     path = tmp_path / "big.csv"
     frame.to_csv(path, index=False)
-    s = read_ledger(path, units)
+    s = read_ledger(path, units, eligibility=INTAKE)
     assert (s.n_rows, s.n_matched, s.n_unmatched) == (n, n, 0)
     assert s.located_by["address"] == int((frame["住址"] != "").sum())
     home = frame["在家状态"] == "在家"

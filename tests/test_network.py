@@ -177,14 +177,14 @@ def test_online_download_is_opt_in_and_fails_fast(tmp_path: Path) -> None:
     settings = Settings(cache_dir=tmp_path)
     with pytest.raises(NetworkUnavailableError, match="online=True"):
         network.graph_from_place("Dongcheng District, Beijing", settings=settings)
-    timeout_before = ox.settings.requests_timeout
-    t0 = time.perf_counter()
+    before = {k: getattr(ox.settings, k) for k in ("requests_timeout", "use_cache",
+                                                   "cache_folder")}
     with pytest.raises(NetworkUnavailableError, match="could not download"):
         network.graph_from_polygon(
-            shapely.box(116.30, 39.99, 116.31, 40.0), settings=settings, online=True, timeout_s=1
+            shapely.box(116.30, 39.99, 116.31, 40.0), settings=settings, online=True
         )
-    assert time.perf_counter() - t0 < 10
-    assert ox.settings.requests_timeout == timeout_before  # global osmnx settings restored
+    # the engine never touches osmnx's global settings (shared by every browser session)
+    assert {k: getattr(ox.settings, k) for k in before} == before
 
 
 def test_routing_network_collapses_parallel_edges_and_drops_loops() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from planning.access.coverage import population_grid, township_access
 from planning.errors import InfeasibleError, InputError
-from planning.siting.plan import add_sites, build_candidates, suggest_sites
+from planning.siting.plan import SitingOptions, add_sites, build_candidates, suggest_sites
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def dongcheng(demo):
 
 
 def test_township_cover_gives_every_uncovered_township_a_site(dongcheng):
-    plan = suggest_sites(dongcheng, model="township_cover")
+    plan = suggest_sites(dongcheng, SitingOptions(model="township_cover"), profile="beijing-2018")
     covered = set(dongcheng.stations()["unit_id"])
     missing = set(dongcheng.units["unit_id"]) - covered
     assert missing, "the demo plants a township without a station in every district"
@@ -24,13 +24,12 @@ def test_township_cover_gives_every_uncovered_township_a_site(dongcheng):
     assert plan.result.status == "optimal" and plan.result.gap == pytest.approx(0.0)
     assert plan.kpis.loc["townships_with_station", "after"] == len(dongcheng.units)
     # the township coverage failures are resolved
-    assert plan.kpis.loc["failing_findings", "after"] < plan.kpis.loc["failing_findings",
-                                                                      "before"]
+    assert plan.kpis.loc["failing_findings", "after"] < plan.kpis.loc["failing_findings", "before"]
     assert plan.method == "straight_line_fallback"
 
 
 def test_existing_stations_stay_open_and_p_is_new_sites(dongcheng):
-    plan = suggest_sites(dongcheng, model="pmedian", p=2, profile=None)
+    plan = suggest_sites(dongcheng, SitingOptions(model="pmedian", p=2))
     locked = set(dongcheng.stations()["facility_id"])
     selected = set(plan.candidates.loc[plan.candidates["selected"], "site_id"])
     assert locked <= selected
@@ -40,7 +39,7 @@ def test_existing_stations_stay_open_and_p_is_new_sites(dongcheng):
 
 
 def test_mclp_covers_at_least_as_much_as_before(dongcheng):
-    plan = suggest_sites(dongcheng, model="mclp", p=2, threshold_min=10, profile=None)
+    plan = suggest_sites(dongcheng, SitingOptions(model="mclp", p=2, threshold_min=10))
     k = plan.kpis.loc["weight_within_threshold"]
     assert k["after"] >= k["before"]
     assert plan.result.objective == pytest.approx(k["after"], rel=1e-6)
@@ -48,33 +47,47 @@ def test_mclp_covers_at_least_as_much_as_before(dongcheng):
 
 def test_capacitated_infeasible_message_has_numbers(dongcheng):
     with pytest.raises(InfeasibleError, match=r"total capacity [\d.]+ < demand"):
-        suggest_sites(dongcheng, model="cap_pmedian", p=1, weight="population", profile=None)
+        suggest_sites(
+            dongcheng,
+            SitingOptions(model="cap_pmedian", p=1, weight="population"),
+            profile="beijing-2018",
+        )
     with pytest.raises(InfeasibleError, match=r"total capacity [\d.]+ < demand"):
-        suggest_sites(dongcheng, model="cap_pmedian", p=1, weight="eligible", profile=None)
-    plan = suggest_sites(dongcheng, model="cap_pmedian", p=15, weight="eligible",
-                         spacing_m=1000, profile=None)
+        suggest_sites(
+            dongcheng,
+            SitingOptions(model="cap_pmedian", p=1, weight="eligible"),
+            profile="beijing-2018",
+        )
+    plan = suggest_sites(
+        dongcheng,
+        SitingOptions(model="cap_pmedian", p=15, weight="eligible", spacing_m=1000),
+        profile="beijing-2018",
+    )
     assert plan.result.status in ("optimal", "time_limit_feasible")
     caps = plan.candidates["capacity"].to_numpy(dtype=float)
     caps = np.where(np.isfinite(caps), caps, np.nanmedian(caps))
     assert (np.asarray(plan.result.load) <= caps + 1e-6).all()
     load = plan.assignment.groupby("site_id")["weight"].sum()
     assert len(plan.sites) == 15 and load.sum() == pytest.approx(
-        float(dongcheng.units["eligible"].sum()))
+        float(dongcheng.units["eligible"].sum())
+    )
 
 
 def test_unknown_model_and_weight(dongcheng):
     with pytest.raises(InputError, match="unknown model"):
-        suggest_sites(dongcheng, model="voodoo")
-    with pytest.raises(InputError, match="no 'nope' column"):
-        suggest_sites(dongcheng, weight="nope")
+        suggest_sites(dongcheng, SitingOptions(model="voodoo"), profile="beijing-2018")
+    with pytest.raises(InputError, match="unknown weight 'nope'"):
+        SitingOptions(weight="nope")
+    with pytest.raises(InputError, match="staff : client ratio"):  # no profile, no capacity
+        suggest_sites(dongcheng, SitingOptions(model="cap_pmedian", p=3, weight="eligible"))
 
 
 def test_candidates_and_add_sites(dongcheng):
-    c = build_candidates(dongcheng, spacing_m=1000)
+    c = build_candidates(dongcheng, spacing_m=1000, clients_per_staff=5)
     assert c["locked"].sum() == len(dongcheng.stations())
     assert set(c["source"]) == {"existing", "grid"}
     assert c.loc[c["locked"], "capacity"].notna().all()
-    plan = suggest_sites(dongcheng, model="township_cover", profile=None)
+    plan = suggest_sites(dongcheng, SitingOptions(model="township_cover"))
     bigger = add_sites(dongcheng, plan.sites)
     assert len(bigger.stations()) == len(dongcheng.stations()) + len(plan.sites)
 
@@ -103,28 +116,34 @@ def test_floor_area_cap_and_budget_constraints(dongcheng):
     import shapely
 
     # two user candidates in an uncovered township: one too small for the core zone (50 m²)
-    from planning.data.datasets import planted_defects
+    from planning.demo import planted_defects
 
     uid = next(u for u in planted_defects()["no_station_units"] if u.startswith("110101"))
     poly = dongcheng.units.set_index("unit_id").loc[uid].geometry
     p0 = poly.representative_point()
-    user = gpd.GeoDataFrame({"unit_id": [uid, uid], "floor_area_m2": [30.0, 80.0],
-                             "source": ["user", "user"]},
-                            geometry=[p0, shapely.Point(p0.x + 1e-4, p0.y)], crs=4326)
-    zone_min = {"core": 50, "expansion": 70, "new_development": 100, "ecological": 100}
-    plan = suggest_sites(dongcheng, model="township_cover", extra_candidates=user,
-                         spacing_m=50_000, min_floor_area=zone_min, profile=None)
+    user = gpd.GeoDataFrame(
+        {"unit_id": [uid, uid], "floor_area_m2": [30.0, 80.0], "source": ["user", "user"]},
+        geometry=[p0, shapely.Point(p0.x + 1e-4, p0.y)],
+        crs=4326,
+    )
+    plan = suggest_sites(
+        dongcheng,
+        SitingOptions(model="township_cover", spacing_m=50_000, zone_floor_area=True),
+        profile="beijing-2018",
+        candidates=user,
+    )
     chosen = plan.sites[plan.sites["unit_id"] == uid]
     assert len(chosen) == 1
     assert chosen["floor_area_m2"].isna().all() or (chosen["floor_area_m2"] >= 50).all()
     assert not (plan.sites["floor_area_m2"] == 30.0).any()
     # one site per township, existing stations included: the only room left is `uid`
-    capped = suggest_sites(dongcheng, model="pmedian", p=1, max_per_township=1, profile=None)
+    capped = suggest_sites(dongcheng, SitingOptions(model="pmedian", p=1, max_per_township=1))
     opened = capped.candidates[capped.candidates["selected"]]
     assert opened.groupby("unit_id").size().max() == 1
     assert list(capped.sites["unit_id"]) == [uid]
     with pytest.raises(InfeasibleError, match="infeasible"):
-        suggest_sites(dongcheng, model="pmedian", p=2, max_per_township=1, profile=None)
-    budgeted = suggest_sites(dongcheng, model="mclp", threshold_min=10, site_cost=100_000,
-                             budget=250_000, profile=None)
+        suggest_sites(dongcheng, SitingOptions(model="pmedian", p=2, max_per_township=1))
+    budgeted = suggest_sites(
+        dongcheng, SitingOptions(model="mclp", threshold_min=10, site_cost=100_000, budget=250_000)
+    )
     assert len(budgeted.sites) <= 2

@@ -465,7 +465,7 @@ def test_extra_figures_are_checked(good: Dataset) -> None:
 @pytest.fixture(scope="module")
 def demo_findings(demo) -> tuple[dict[str, list[str]], pd.DataFrame]:
     """Planted defects (listed by the generator for the default seed) and demo findings."""
-    from planning.data.datasets import planted_defects
+    from planning.demo import planted_defects
 
     return planted_defects(), rules.evaluate(demo, "beijing-2018")
 

@@ -31,7 +31,8 @@ class AccessSummary:
     townships
         Per township (EPSG:4326 polygons): ``share_within`` (residents within the threshold),
         ``mean_minutes`` (population-weighted to the nearest station), ``access_2sfca`` and
-        ``access_e2sfca`` (station places per 10,000 residents, capacity = 5 × staff).
+        ``access_e2sfca`` (station places per 10,000 residents, capacity = staff × the
+        profile's clients per worker; empty when the profile sets no ratio).
     catchments
         Isochrone polygons per station (network) or fallback circles, with ``minutes``.
     method
@@ -45,6 +46,13 @@ class AccessSummary:
     method: str
     threshold_min: float
     mode: str
+
+    def catchment_geojson(self, minutes: float) -> str | None:
+        """The area within ``minutes`` of any station, dissolved, as GeoJSON (``None`` if none)."""
+        band = self.catchments[self.catchments["minutes"] == float(minutes)]
+        if band.empty:
+            return None
+        return band[["geometry"]].dissolve().to_json()
 
     def worst(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` townships with the lowest share of residents within the threshold."""
@@ -88,6 +96,7 @@ def township_access(
     network=None,
     grid_m: float = 1000.0,
     catchment_min: float = 30.0,
+    clients_per_staff: float | None = None,
     settings: Settings = DEFAULT,
 ) -> AccessSummary:
     """Share of residents within ``threshold_min`` of a station, mean time and 2SFCA per township.
@@ -102,6 +111,12 @@ def township_access(
         Spacing of the population grid inside townships.
     catchment_min
         Catchment of the 2SFCA / E2SFCA access index.
+    clients_per_staff
+        Station capacity per worker from the chosen profile (``profile.clients_per_staff``);
+        ``None`` (a profile without a staff : client rule) leaves the 2SFCA indices empty
+        rather than guess a ratio.
+    settings
+        Speeds and detour factor of the fallback.
     """
     stations = dataset.stations()
     grid = population_grid(dataset.units, grid_m=grid_m)
@@ -125,12 +140,15 @@ def township_access(
                         "wt": np.where(finite, w * nearest, 0.0)})
     g = tab.groupby("township")[["w", "wt"]].sum()
     mean_minutes = g["wt"] / g["w"].where(g["w"] > 0)
-    staff = stations["staff"].astype("Float64").fillna(0).to_numpy(dtype=float)
-    capacity = staff * 5
-    a2 = access.access_index(ttm, grid_tab, capacity, method="2sfca",
-                             catchment_min=catchment_min, by="township")
-    a3 = access.access_index(ttm, grid_tab, capacity, method="e2sfca",
-                             catchment_min=catchment_min, by="township")
+    if clients_per_staff is None:
+        a2 = a3 = pd.DataFrame({"access": pd.Series(dtype=float)})
+    else:
+        staffed = stations.assign(staff=stations["staff"].astype("Float64").fillna(0))
+        capacity = access.station_capacity(staffed, per_staff=clients_per_staff)
+        a2 = access.access_index(ttm, grid_tab, capacity, method="2sfca",
+                                 catchment_min=catchment_min, by="township")
+        a3 = access.access_index(ttm, grid_tab, capacity, method="e2sfca",
+                                 catchment_min=catchment_min, by="township")
     units["share_within"] = units["unit_id"].map(share["share"]).astype(float)
     units["mean_minutes"] = units["unit_id"].map(mean_minutes).astype(float)
     units["access_2sfca"] = units["unit_id"].map(a2["access"]).astype(float)

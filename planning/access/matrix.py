@@ -541,10 +541,25 @@ def enhanced_two_stage_fca(
 
 
 def station_capacity(
-    facilities: pd.DataFrame, *, basis: Literal["staff", "clients"] = "staff", per_staff: float = 5
+    facilities: pd.DataFrame, *, per_staff: float, basis: Literal["staff", "clients"] = "staff"
 ) -> np.ndarray:
-    """Supply capacity per station: ``per_staff × staff`` (default 5 clients per worker) or the
-    current ``clients``."""
+    """Supply capacity per station: ``per_staff × staff``, or the current ``clients``.
+
+    Parameters
+    ----------
+    facilities : pandas.DataFrame
+        Stations with a ``staff`` (or ``clients``) column.
+    per_staff : float
+        Clients one worker may serve — the profile's ``clients_per_staff`` (1:5 → 5); no
+        default, so the number always comes from the chosen policy profile.
+    basis : {"staff", "clients"}
+        Capacity from staffing or the stations' current clients.
+
+    Returns
+    -------
+    numpy.ndarray
+        Capacity per station (NaN where the column is empty).
+    """
     values = _column(facilities, basis, "facilities")
     return values * per_staff if basis == "staff" else values
 

@@ -27,12 +27,11 @@ factor at a mode speed), which labels its results ``"straight_line_fallback"``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -152,7 +151,6 @@ def graph_from_place(
     mode: Mode = "walk",
     settings: Settings = DEFAULT,
     online: bool = False,
-    timeout_s: float = 30.0,
     use_cache: bool = True,
 ) -> nx.MultiDiGraph:
     """Download a ``mode`` network for a geocodable place name (opt-in, needs the internet).
@@ -164,8 +162,6 @@ def graph_from_place(
     online
         Must be ``True`` to download: nothing goes online unless the caller asks for it. A graph
         built earlier from the same query is returned from the cache even offline.
-    timeout_s
-        HTTP timeout for each request to Nominatim / Overpass.
 
     Raises
     ------
@@ -173,7 +169,7 @@ def graph_from_place(
         ``online`` is false, the servers cannot be reached, or the area has no streets.
     """
     return _build_online(
-        "place", query, mode=mode, settings=settings, online=online, timeout_s=timeout_s,
+        "place", query, mode=mode, settings=settings, online=online,
         use_cache=use_cache,
     )  # fmt: skip
 
@@ -184,12 +180,11 @@ def graph_from_polygon(
     mode: Mode = "walk",
     settings: Settings = DEFAULT,
     online: bool = False,
-    timeout_s: float = 30.0,
     use_cache: bool = True,
 ) -> nx.MultiDiGraph:
     """Download a ``mode`` network inside a WGS84 polygon (opt-in; see :func:`graph_from_place`)."""
     return _build_online(
-        "polygon", polygon, mode=mode, settings=settings, online=online, timeout_s=timeout_s,
+        "polygon", polygon, mode=mode, settings=settings, online=online,
         use_cache=use_cache,
     )  # fmt: skip
 
@@ -258,25 +253,8 @@ def _build_from_file(
                   filter_ways=True, label=path.name)  # fmt: skip
 
 
-@contextlib.contextmanager
-def _osmnx_settings(**values: Any) -> Iterator[None]:
-    """Temporarily set osmnx's global settings, restoring them afterwards.
-
-    osmnx keeps its settings in a module; two sessions downloading at the same moment could see
-    each other's values (only the timeout and cache folder differ, so nothing leaks that matters).
-    """
-    old = {k: getattr(ox.settings, k) for k in values}
-    try:
-        for k, v in values.items():
-            setattr(ox.settings, k, v)
-        yield
-    finally:
-        for k, v in old.items():
-            setattr(ox.settings, k, v)
-
-
 def _build_online(
-    kind: str, what: Any, *, mode: Mode, settings: Settings, online: bool, timeout_s: float,
+    kind: str, what: Any, *, mode: Mode, settings: Settings, online: bool,
     use_cache: bool,
 ) -> nx.MultiDiGraph:  # fmt: skip
     _check_mode(mode)
@@ -290,13 +268,12 @@ def _build_online(
                 "a local .osm / .graphml file or use access.straight_line_matrix as the fallback"
             )
             raise NetworkUnavailableError(msg)
-        http_cache = Path(settings.cache_dir) / "osmnx_http"
+        # osmnx's own settings (HTTP cache, timeout) apply as the caller configured them: the
+        # engine never changes library globals, which every browser session shares.
         try:
-            with _osmnx_settings(use_cache=True, cache_folder=http_cache,
-                                 requests_timeout=timeout_s):  # fmt: skip
-                if kind == "place":
-                    return ox.graph_from_place(what, network_type=mode, simplify=False)
-                return ox.graph_from_polygon(what, network_type=mode, simplify=False)
+            if kind == "place":
+                return ox.graph_from_place(what, network_type=mode, simplify=False)
+            return ox.graph_from_polygon(what, network_type=mode, simplify=False)
         except Exception as exc:  # requests / osmnx raise many types; all mean "no network"
             msg = f"could not download the {mode} network for {str(ident)[:80]}: {exc}"
             raise NetworkUnavailableError(msg) from exc

@@ -1,52 +1,70 @@
-"""Streamlit glue shared by app.py and app_pages/: sidebar, cached loaders, error display.
+"""Streamlit glue shared by app.py and app_pages/: sidebar, cached engine calls, error display.
 
-Only presentation lives here; every number comes from the engine modules.
+Only presentation and caching live here; every number comes from the engine. Streamlit runs
+every browser session in one process, so:
+
+* caches key on *content* — the dataset token, the profile's hash, the options value — never
+  on a name (an edited ``my.yaml`` uploaded under the same name gives new findings);
+* what a cache hands out is never mutated: datasets are copied on the way out, results are
+  frozen values;
+* nothing here changes library globals or logging (the entry point ``app.py`` sets those up
+  once).
 """
 
 from __future__ import annotations
 
-import logging
+import hashlib
+import io
+import tempfile
+from pathlib import Path
 
+import geopandas as gpd
+import pandas as pd
 import streamlit as st
 
+from planning.access.coverage import AccessSummary, township_access
 from planning.app import auth
-from planning.data.datasets import beijing_demo
 from planning.data.model import Dataset
+from planning.demo import beijing_demo
 from planning.errors import InputError
 from planning.i18n import t
-from planning.publish import privacy
+from planning.publish import workbook
+from planning.rules import evaluate_scope, list_profiles, load_profile, milestone_view
+from planning.rules.profile import Profile
 from planning.settings import DEFAULT, Settings
-
-log = logging.getLogger(__name__)
-privacy.install_log_scrubber()  # idempotent: redacts id/phone numbers from every log line
+from planning.siting.plan import SitingOptions, SitingPlan, suggest_sites
 
 
 @st.cache_resource(show_spinner=False)
 def _demo(settings: Settings) -> Dataset:
-    # cache_resource: the Dataset is frozen and never mutated by pages.
     return beijing_demo(settings)
 
 
 def settings() -> Settings:
-    """The app's settings value (one per process; pages never mutate it)."""
+    """The app's settings value (one frozen value per process; pages never mutate it)."""
     return DEFAULT
 
 
 def current_dataset() -> Dataset:
-    """The dataset the user loaded on the Data page, or the Beijing demo."""
+    """The dataset the user loaded on the Data page, or (a copy of) the Beijing demo."""
     ds = st.session_state.get("dataset")
     if ds is None:
-        ds = _demo(settings())
+        ds = st.session_state.get("_demo_copy")
+    if ds is None:
+        ds = _demo(settings()).copy()
+        st.session_state["_demo_copy"] = ds  # one copy per session, not one per rerun
     return ds
 
 
 def _persist(key: str) -> None:
-    """Copy a widget's value to a plain session key: Streamlit forgets widget state when the
-    user switches pages, plain keys survive."""
+    """Copy a widget's value to a plain session key.
+
+    Streamlit forgets widget state when the user switches pages; plain keys survive.
+    """
     st.session_state[f"_keep_{key}"] = st.session_state[key]
 
 
-def _restore(key: str, options: list, default=None):
+def _restore(key: str, options: list, default: object = None) -> int:
     kept = st.session_state.get(f"_keep_{key}", default)
     return options.index(kept) if kept in options else 0
 
@@ -94,24 +112,64 @@ def extra_map_layers(lang: str) -> list:
     return layers
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _findings(token: str, profile_hash: str, district: str | None, year: int | None,
+              _dataset: Dataset, _profile: Profile) -> pd.DataFrame:
+    return evaluate_scope(_dataset, _profile, district=district, year=year)
+
+
+def findings_for(dataset: Dataset, profile: Profile, *, district: str | None,
+                 year: int | None) -> pd.DataFrame:
+    """Findings of one scope (:func:`planning.rules.evaluate_scope`), cached on content."""
+    return _findings(dataset.token, profile.hash, district, year, dataset, profile)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _milestones(token: str, profile_hash: str, district: str | None, _dataset: Dataset,
+                _profile: Profile) -> pd.DataFrame:
+    ds = _dataset.subset([district]) if district else _dataset
+    return milestone_view(ds, _profile)
+
+
+def milestones_for(dataset: Dataset, profile: Profile, *, district: str | None) -> pd.DataFrame:
+    """Milestone view of one scope, cached on content."""
+    return _milestones(dataset.token, profile.hash, district, dataset, profile)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _workbook(token: str, profile_hash: str, district: str | None, year: int | None,
+              _findings_table: pd.DataFrame, _profile: Profile, name: str,
+              note: str | None) -> bytes:
+    return workbook.compliance_workbook_bytes(_findings_table, _profile, dataset_name=name,
+                                              synthetic_note=note)
+
+
+def workbook_for(dataset: Dataset, profile: Profile, *, district: str | None,
+                 year: int | None) -> bytes:
+    """The compliance workbook of one scope, built once per content (not on every rerun)."""
+    findings = findings_for(dataset, profile, district=district, year=year)
+    note = "；".join(dataset.sources[-1:]) if dataset.is_synthetic else None
+    return _workbook(dataset.token, profile.hash, district, year, findings, profile,
+                     dataset.name, note)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
-def findings_for(token: str, _dataset: Dataset, profile: str, year: int | None,
-                 _profile_obj=None):
-    """Cached findings table, keyed by dataset content token, profile and year."""
-    from planning import rules
+def _profile_from_bytes(digest: str, name: str, data: bytes) -> Profile:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(name).name
+        path.write_bytes(data)
+        return load_profile(path)
 
-    return rules.evaluate(_dataset, _profile_obj or profile, year=year)
 
-
-def profile_picker(lang: str):
+def profile_picker(lang: str) -> tuple[str, Profile, int | None]:
     """Sidebar: policy profile (packaged or an uploaded YAML) and milestone year.
 
-    Returns (profile name, Profile object, year).
+    Returns
+    -------
+    tuple
+        (profile label, Profile, milestone year or ``None``).
     """
-    from planning import rules
-    from planning.errors import InputError
-
-    names = rules.list_profiles()
+    names = list_profiles()
     default = names.index("beijing-2018") if "beijing-2018" in names else 0
     kept = st.session_state.get("_keep_profile")
     index = names.index(kept) if kept in names else default
@@ -119,19 +177,14 @@ def profile_picker(lang: str):
                                 on_change=_persist, args=("profile",))
     custom = st.sidebar.file_uploader(t("custom_profile", lang), type=["yaml", "yml"],
                                       key="profile_upload")
-    profile = rules.load_profile(name)
+    profile = load_profile(name)
     if custom is not None:
-        import tempfile
-        from pathlib import Path
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / custom.name
-            path.write_bytes(custom.getvalue())
-            try:
-                profile = rules.load_profile(path)
-                name = f"{custom.name}"
-            except InputError as exc:
-                st.sidebar.error(str(exc))
+        data = custom.getvalue()
+        try:
+            profile = _profile_from_bytes(hashlib.sha256(data).hexdigest(), custom.name, data)
+            name = custom.name
+        except InputError as exc:
+            st.sidebar.error(str(exc))
     years = list(profile.milestones)
     year = None
     if years:
@@ -143,55 +196,65 @@ def profile_picker(lang: str):
     return name, profile, year
 
 
-def _frozen(params: tuple) -> dict:
-    return {k: (dict(v) if isinstance(v, tuple) and v and isinstance(v[0], tuple) else v)
-            for k, v in params}
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
-def siting_plan(token: str, _dataset: Dataset, district: str | None, params: tuple,
-                candidates=None):
-    """Cached siting run keyed by dataset token, district, the parameters and candidates."""
-    from planning.siting.plan import suggest_sites
-
+def _siting(token: str, district: str | None, options: SitingOptions, profile_hash: str,
+            candidates_token: str | None, _dataset: Dataset, _profile: Profile,
+            _candidates: gpd.GeoDataFrame | None) -> SitingPlan:
     ds = _dataset.subset([district]) if district else _dataset
-    return suggest_sites(ds, settings=settings(), extra_candidates=candidates,
-                         **_frozen(params))
+    return suggest_sites(ds, options, profile=_profile, candidates=_candidates,
+                         settings=settings())
+
+
+def siting_plan(dataset: Dataset, profile: Profile, options: SitingOptions, *,
+                district: str | None, candidates: tuple[str, gpd.GeoDataFrame] | None = None,
+                ) -> SitingPlan:
+    """A siting run, cached on dataset, district, options, profile and candidate content."""
+    ctoken, cframe = candidates if candidates is not None else (None, None)
+    return _siting(dataset.token, district, options, profile.hash, ctoken, dataset, profile,
+                   cframe)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def candidate_points(data: bytes, name: str, token: str):
-    """User candidate sites from an uploaded point file, joined to townships."""
-    import io as _io
-
+def _candidates(digest: str, token: str, name: str, data: bytes,
+                _units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     from planning.data.io import read_points
     from planning.siting.candidates import from_points
 
-    pts = read_points(_io.BytesIO(data), name=name)
-    return from_points(pts, units=current_dataset().units, source=f"user:{name}")
+    pts = read_points(io.BytesIO(data), name=name)
+    return from_points(pts, units=_units, source=f"user:{name}")
+
+
+def candidate_points(data: bytes, name: str, dataset: Dataset) -> tuple[str, gpd.GeoDataFrame]:
+    """User candidate sites from an uploaded point file, joined to the dataset's townships."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return digest, _candidates(digest, dataset.token, name, data, dataset.units)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def routing_network_from_upload(digest: str, name: str, data: bytes, mode: str):
+def routing_network_from_upload(digest: str, name: str, data: bytes, mode: str) -> object:
     """Build (once per file content and mode) a routing network from an uploaded OSM file."""
-    import tempfile
-    from pathlib import Path
-
     from planning.access import network
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
+        path = Path(tmp) / Path(name).name
         path.write_bytes(data)
         graph = network.graph_from_file(path, mode=mode, settings=settings())
     return network.routing_network(graph)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def access_summary(token: str, _dataset: Dataset, district: str | None, threshold: float,
-                   mode: str, net_key: str | None, _network=None):
-    """Cached accessibility summary keyed by dataset token, district, parameters and network."""
-    from planning.access.coverage import township_access
-
+def _access(token: str, district: str | None, threshold: float, mode: str,
+            net_key: str | None, per_staff: float | None, _dataset: Dataset,
+            _network: object | None) -> AccessSummary:
     ds = _dataset.subset([district]) if district else _dataset
     return township_access(ds, threshold_min=threshold, mode=mode, network=_network,
-                           settings=settings())
+                           clients_per_staff=per_staff, settings=settings())
+
+
+def access_summary(dataset: Dataset, profile: Profile, *, district: str | None,
+                   threshold: float, mode: str,
+                   network: tuple[str, object] | None = None) -> AccessSummary:
+    """Accessibility summary, cached on dataset, district, parameters, network and profile."""
+    net_key, net = network if network is not None else (None, None)
+    return _access(dataset.token, district, float(threshold), mode, net_key,
+                   profile.clients_per_staff, dataset, net)

@@ -43,6 +43,7 @@ import shapely
 from planning.data.crs import WGS84
 from planning.data.model import SERVICES, Dataset, make_dataset
 from planning.errors import InputError
+from planning.rules import load_profile
 from planning.settings import DEFAULT, Settings
 
 GENERATOR_VERSION = 1
@@ -50,7 +51,8 @@ LAYERS: tuple[str, ...] = ("districts", "units", "facilities")
 #: Partition levels: province (2-digit code) or prefecture (4-digit code).
 LEVELS: dict[str, int] = {"province": 2, "prefecture": 4}
 MEAN_TOWNSHIPS = 13.3
-_AREA_MIN = {"core": 50, "expansion": 70, "new_development": 100, "ecological": 100}
+#: The profile whose numbers (floor areas, staff : client ratio) the synthetic layers follow.
+PROFILE = "beijing-2018"
 #: Synthetic per-province city figures (shares, so they also hold for a prefecture).
 FIGURES: tuple[str, ...] = ("social_investment_share", "staff_training_pass_rate",
                             "star_rated_share")
@@ -260,6 +262,8 @@ def generate(settings: Settings = DEFAULT, *,
 
 def _generate(seed: int, provinces: Sequence[str] | None = None) -> NationalLayers:
     rng = np.random.default_rng(seed)
+    profile = load_profile(PROFILE)
+    area_min_of, per_staff = dict(profile.min_floor_area_by_zone), profile.clients_per_staff
     counties = county_boundaries()
     if provinces is not None:
         counties = counties[counties["province"].isin(list(provinces))].reset_index(drop=True)
@@ -326,14 +330,14 @@ def _generate(seed: int, provinces: Sequence[str] | None = None) -> NationalLaye
     st_u = np.repeat(np.arange(n_u), n_st)
     n_s = len(st_u)
     st_zone = units["zone"].to_numpy()[st_u]
-    area_min = np.vectorize(_AREA_MIN.get)(st_zone).astype(float)
+    area_min = np.vectorize(area_min_of.get)(st_zone).astype(float)
     clients = rng.integers(8, 40, n_s)
-    staff = np.ceil(clients / 5).astype(int) + rng.integers(0, 3, n_s)
+    staff = np.ceil(clients / per_staff).astype(int) + rng.integers(0, 3, n_s)
     floor = np.round(area_min * rng.uniform(1.05, 2.5, n_s))
     small = rng.random(n_s) < 0.05
     floor[small] = area_min[small] - rng.integers(5, 25, small.sum())
     under = rng.random(n_s) < 0.05
-    staff[under] = np.maximum(np.ceil(clients[under] / 5).astype(int) - 2, 0)
+    staff[under] = np.maximum(np.ceil(clients[under] / per_staff).astype(int) - 2, 0)
     social = rng.integers(1, 3, n_s)
     social[rng.random(n_s) < 0.06] = 0
     outdoor_zone = np.isin(st_zone, ("new_development", "ecological"))

@@ -13,19 +13,19 @@ Rows that cannot be placed are reported by spreadsheet row number and reason, ne
 A patient listed twice is recognised by a keyed hash of the id (BLAKE2b keyed with ``salt``, or the
 ``JINGKANG_LEDGER_SALT`` environment variable, or a random per-call key) and counted once.
 
-Eligibility for station services (:class:`Eligibility`) defaults to the usual intake criteria of
-the Beijing, Lanzhou and Songyang documents: living at home, aged 18–60, risk assessment level
-0–2 (危险性评估 0–2 级), any disability grade. Pass your own to match a profile.
+Eligibility for station services (:class:`Eligibility`) comes from the chosen policy profile
+(``profile.eligibility``); without one, ``eligible`` is left unknown (``<NA>``) rather than guessed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
@@ -37,7 +37,7 @@ import shapely
 from planning.data import crs as crs_mod
 from planning.data.checks import detect_gcj02_offset
 from planning.data.io import TABLE_SUFFIXES, _read_table
-from planning.data.model import Field, Schema, validate
+from planning.data.model import Dataset, Field, Schema, replace_layers, validate
 from planning.data.places import Gazetteer, locate_points
 from planning.errors import InputError
 
@@ -124,25 +124,54 @@ REASONS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Eligibility:
-    """Who may use a community rehab station (驿站服务对象).
+    """Who counts as a client of community rehab (服务对象), as a policy profile states it.
 
-    A patient is eligible when living at home (if ``require_home``), aged ``min_age`` to
-    ``max_age`` inclusive, with a risk assessment level ≤ ``max_risk``, and — when
-    ``disability_grades`` is given — with one of those disability grades (or none, if
-    ``include_ungraded``). A row missing a value the rule needs is not counted as eligible.
+    The criteria come from the chosen profile's ``eligibility`` block (see
+    :mod:`planning.rules.profile`); this module holds no policy numbers. Ranges are inclusive and
+    ``None`` means the criterion is not used. A row missing a value that a used criterion
+    needs is not counted as eligible.
+
+    Attributes
+    ----------
+    age, risk_level, disability_grade : tuple of float, optional
+        Inclusive ranges of age in years, risk assessment level (危险性评估, highest in the
+        last 6 months) and psychiatric disability grade (1–4).
+    require_certificate : bool
+        Whether a disability certificate (a grade) is required; otherwise an ungraded patient
+        passes the grade criterion.
+    require_home : bool
+        Count only patients living at home (居家).
+    citation, quote : str
+        Document and clause, and the words of the document.
     """
 
-    min_age: int = 18
-    max_age: int = 60
-    max_risk: int = 2
-    disability_grades: tuple[int, ...] | None = None
-    include_ungraded: bool = True
+    age: tuple[float, float] | None = None
+    risk_level: tuple[float, float] | None = None
+    disability_grade: tuple[float, float] | None = None
+    require_certificate: bool = False
     require_home: bool = True
+    citation: str = ""
+    quote: str = ""
 
     def needs(self) -> tuple[str, ...]:
         """Ledger columns this rule reads."""
-        cols = ("age", "risk_level")
-        return (*cols, "disability_grade") if self.disability_grades is not None else cols
+        crit = {"age": self.age, "risk_level": self.risk_level,
+                "disability_grade": self.disability_grade}
+        return tuple(c for c, r in crit.items() if r is not None)
+
+    def passes(self, age: np.ndarray, risk: np.ndarray, grade: np.ndarray) -> np.ndarray:
+        """Boolean mask of rows meeting every used criterion (NaN fails a used criterion)."""
+        ok = np.ones(len(age), dtype=bool)
+        if self.age is not None:
+            ok &= (age >= self.age[0]) & (age <= self.age[1])
+        if self.risk_level is not None:
+            ok &= (risk >= self.risk_level[0]) & (risk <= self.risk_level[1])
+        if self.disability_grade is not None:
+            graded = (grade >= self.disability_grade[0]) & (grade <= self.disability_grade[1])
+            ok &= graded if self.require_certificate else (graded | np.isnan(grade))
+        elif self.require_certificate:
+            ok &= ~np.isnan(grade)
+        return ok
 
 
 @dataclass(frozen=True)
@@ -187,7 +216,7 @@ class LedgerSummary:
     duplicates: tuple[tuple[int, int], ...]
     coverage: dict[str, float]
     located_by: dict[str, int]
-    eligibility: Eligibility = field(default_factory=Eligibility)
+    eligibility: Eligibility | None = None
     period_years: float = 1.0
     warnings: tuple[str, ...] = ()
 
@@ -299,7 +328,8 @@ def _visit_counts(clean: pd.DataFrame) -> pd.Series:
 
 
 def _aggregate(clean: pd.DataFrame, unit: np.ndarray, units: gpd.GeoDataFrame,
-               present: set[str], eligibility: Eligibility, period_years: float) -> pd.DataFrame:
+               present: set[str], eligibility: Eligibility | None,
+               period_years: float) -> pd.DataFrame:
     placed = unit >= 0
     c = clean[placed]
     status = c["status"]
@@ -313,13 +343,11 @@ def _aggregate(clean: pd.DataFrame, unit: np.ndarray, units: gpd.GeoDataFrame,
     age = c["age"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     risk = c["risk_level"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     grade = c["disability_grade"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    e = eligibility
-    ok = (age >= e.min_age) & (age <= e.max_age) & (risk <= e.max_risk)
-    if e.disability_grades is not None:
-        ok &= np.isin(grade, e.disability_grades) | (np.isnan(grade) & e.include_ungraded)
-    if e.require_home:
-        ok &= home
-    cols["eligible"] = ok
+    if eligibility is not None:
+        ok = eligibility.passes(age, risk, grade)
+        cols["eligible"] = ok & home if eligibility.require_home else ok
+    else:
+        cols["eligible"] = np.zeros(len(c), dtype=bool)  # reported as unknown below
     for k in RISK_LEVELS:
         cols[f"risk_{k}"] = home & (risk == k)
     cols["risk_unknown"] = home & np.isnan(risk)
@@ -341,7 +369,7 @@ def _aggregate(clean: pd.DataFrame, unit: np.ndarray, units: gpd.GeoDataFrame,
     unknown: list[str] = []
     if "served" not in present:
         unknown.append("patients_served")
-    if not set(e.needs()) <= present:
+    if eligibility is None or not set(eligibility.needs()) <= present:
         unknown.append("eligible")
     if "status" not in present:
         unknown.append("hospital")
@@ -389,7 +417,8 @@ def summarise_ledger(
     rename
         Map the file's headers to canonical ones, e.g. ``{"编号2": "patient_id"}``.
     eligibility
-        Station intake rule (default :class:`Eligibility`).
+        Station intake rule from the chosen profile (``profile.eligibility``); ``None`` leaves
+        ``eligible`` unknown.
     period_years
         Length of the follow-up period the visit counts cover.
     salt
@@ -408,7 +437,6 @@ def summarise_ledger(
         no way to locate patients, swapped coordinates or (with ``on_duplicate="error"``) a
         repeated id.
     """
-    eligibility = eligibility or Eligibility()
     if period_years <= 0:
         msg = f"period_years must be positive, got {period_years}"
         raise InputError(msg, source=source, field="period_years")
@@ -577,3 +605,87 @@ def apply_to_units(units: gpd.GeoDataFrame, summary: LedgerSummary) -> gpd.GeoDa
         out[col] = pd.array(ids.map(agg[col]).to_numpy(dtype=object, na_value=pd.NA),
                             dtype="Int64")
     return out
+
+
+def with_ledger(dataset: Dataset, summary: LedgerSummary) -> Dataset:
+    """The dataset with its township patient counts taken from a ledger summary.
+
+    Only the count columns change: the township polygons keep their provenance, so a
+    synthetic boundary layer stays labelled synthetic while ``units.patients`` no longer is.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The loaded dataset (not modified).
+    summary : LedgerSummary
+        From :func:`read_ledger` / :func:`summarise_ledger` on ``dataset.units``.
+
+    Returns
+    -------
+    Dataset
+    """
+    units = apply_to_units(dataset.units, summary)
+    merged = replace_layers(dataset, units=units, source=f"ledger {summary.source} (aggregated)")
+    kept = tuple(s for s in dataset.synthetic if s != "units.patients")
+    return dataclasses.replace(merged, synthetic=kept)
+
+
+def count_eligible(ledger_df: pd.DataFrame, criteria: Eligibility,
+                   by: str | None = "unit_id") -> pd.DataFrame:
+    """Count ledger rows meeting a profile's client eligibility, per ``by`` — counts only.
+
+    Row-level ledgers stay in this ingestion module: callers elsewhere get counts.
+
+    Parameters
+    ----------
+    ledger_df : pandas.DataFrame
+        Row-level ledger with ``age``, ``risk_level`` (highest level assessed in the last
+        6 months), ``disability_grade`` (psychiatric disability grade 1–4, empty without a
+        certificate) and the ``by`` column. Columns a criterion does not use may be absent.
+    criteria : Eligibility
+        The profile's criteria (``profile.eligibility``).
+    by : str, optional
+        Grouping column, or ``None`` for one total row (index ``"all"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``by``: ``total``, ``eligible`` and ``excluded_age`` / ``excluded_risk`` /
+        ``excluded_grade`` (rows failing each criterion; a row may fail several; a missing value
+        fails). Never row-level data.
+
+    Raises
+    ------
+    InputError
+        A needed column is missing or holds non-numbers (the message never echoes values).
+    """
+    crit = {"age": criteria.age, "risk_level": criteria.risk_level,
+            "disability_grade": criteria.disability_grade}
+    needed = [c for c, r in crit.items() if r is not None] + ([by] if by else [])
+    for col in needed:
+        if col not in ledger_df.columns:
+            msg = f"the ledger has no '{col}' column, needed by {criteria.citation}"
+            raise InputError(msg, source="ledger", field=col)
+    keys = ledger_df[by] if by else pd.Series("all", index=ledger_df.index)
+    out = pd.DataFrame({"total": 1}, index=ledger_df.index)
+    ok = pd.Series(True, index=ledger_df.index)
+    names = {"age": "excluded_age", "risk_level": "excluded_risk",
+             "disability_grade": "excluded_grade"}
+    for col, bounds in crit.items():
+        if bounds is None:
+            continue
+        raw = ledger_df[col]
+        vals = pd.to_numeric(raw, errors="coerce")
+        bad = vals.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
+        if bad.any():
+            msg = (f"'{col}' is not a number in {int(bad.sum())} row(s), first at row "
+                   f"{int(np.flatnonzero(bad.to_numpy())[0]) + 2}")
+            raise InputError(msg, source="ledger", field=col)
+        passes = vals.between(*bounds)
+        if col == "disability_grade" and not criteria.require_certificate:
+            passes = passes | vals.isna()
+        out[names[col]] = (~passes).astype(int)
+        ok &= passes
+    out["eligible"] = ok.astype(int)
+    counts = out.groupby(keys.rename(by or "group"), dropna=False).sum()
+    return counts[["total", "eligible", *[c for c in counts if c.startswith("excluded_")]]]

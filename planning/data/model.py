@@ -489,6 +489,19 @@ class Dataset:
             h.update(b"".join(shapely.to_wkb(np.asarray(layer.geometry.values))))
         return h.hexdigest()[:16]
 
+    def copy(self) -> Dataset:
+        """A copy whose layers can be changed without touching this dataset (token kept).
+
+        Cached datasets are shared by every browser session of the one Streamlit process;
+        callers get a copy so no session can change what another sees.
+        """
+        out = Dataset(name=self.name, districts=self.districts.copy(), units=self.units.copy(),
+                      facilities=self.facilities.copy(), synthetic=self.synthetic,
+                      sources=self.sources, data_date=self.data_date)
+        if "token" in self.__dict__:
+            out.__dict__["token"] = self.__dict__["token"]
+        return out
+
     def stations(self) -> gpd.GeoDataFrame:
         """Community rehab stations (康复驿站) only."""
         return self.facilities[self.facilities["kind"] == "rehab_station"]

@@ -261,6 +261,35 @@ def suppress_frame_for_export(
     return out
 
 
+def public_site_table(sites: pd.DataFrame, *, weight: str,
+                      settings: Settings | None = None) -> pd.DataFrame:
+    """Suggested sites as a table that may be shown or downloaded (lon/lat, no geometry).
+
+    When demand was weighted by patients (``weight`` is ``patients`` or ``eligible``), the
+    demand served per site is a patient count: it is small-cell suppressed and the mean
+    minutes of a hidden cell blanked. Population-weighted demand is published as is.
+
+    Parameters
+    ----------
+    sites : pandas.DataFrame
+        ``SitingPlan.sites`` (a GeoDataFrame of points with ``demand_served``).
+    weight : str
+        The demand weight of the run.
+    settings : Settings, optional
+        Suppression threshold.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    geom = sites.geometry
+    table = pd.DataFrame(sites.drop(columns=geom.name)).assign(lon=geom.x, lat=geom.y)
+    if weight == "population":
+        return table
+    return suppress_frame_for_export(table, columns=["demand_served"], derived=["mean_minutes"],
+                                     settings=settings)
+
+
 # --- logs ------------------------------------------------------------------------------------
 _ID_CARD = re.compile(r"(?<![0-9])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])"
                       r"(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])")
@@ -362,3 +391,14 @@ def public_units(units: gpd.GeoDataFrame, *,
     for c in cols:
         out[c] = table[c].astype(object).where(table[c].notna(), None)
     return out
+
+
+def configure_logging() -> None:
+    """Process-wide logging set-up, called once by each entry point (app, CLI), never at import.
+
+    Installs the :class:`ScrubFilter` (identity-card and phone numbers redacted from every log
+    line) and quiets matplotlib's font manager, which warns for every bold title in fonts
+    without a bold face (WenQuanYi).
+    """
+    install_log_scrubber()
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)

@@ -9,7 +9,6 @@ small-cell suppression first.
 from __future__ import annotations
 
 import io
-import logging
 import math
 from pathlib import Path
 
@@ -28,9 +27,6 @@ from planning.publish import maps
 from planning.publish.privacy import public_units
 from planning.rules import indicators
 from planning.settings import DEFAULT, Settings
-
-# WenQuanYi has no bold face; matplotlib would log a warning for every bold title.
-logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 
 CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", "SimHei",
              "Microsoft YaHei", "PingFang SC")
@@ -191,6 +187,38 @@ def map_html_bytes(dataset: Dataset, *, district: str | None = None, lang: str =
     """The interactive map as a standalone, offline HTML file."""
     m = maps.overview_map(dataset, district=district, lang=lang, settings=settings)
     return maps.map_html(m).encode("utf-8")
+
+
+def sites_gpkg_bytes(sites: gpd.GeoDataFrame, *, layer: str = "suggested_sites") -> bytes:
+    """Suggested sites as the bytes of a GeoPackage (one layer), for a download button."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_gpkg({layer: sites}, Path(tmp) / "sites.gpkg")
+        return path.read_bytes()
+
+
+def gpkg_bytes(dataset: Dataset, *, findings: pd.DataFrame | None = None,
+               settings: Settings = DEFAULT) -> bytes:
+    """:func:`export_gpkg` written to memory, for a download button."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return export_gpkg(dataset, Path(tmp) / "export.gpkg", findings=findings,
+                           settings=settings).read_bytes()
+
+
+def brief_bytes(dataset: Dataset, district: str, *, findings: pd.DataFrame | None = None,
+                lang: str = "zh") -> bytes:
+    """:func:`district_brief` (one-page PDF) written to memory."""
+    buf = io.BytesIO()
+    district_brief(dataset, district, buf, findings=findings, lang=lang)
+    return buf.getvalue()
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    """A table as UTF-8 CSV with a BOM (Excel opens Chinese text correctly)."""
+    return table.to_csv(index=False).encode("utf-8-sig")
 
 
 def export_gpkg(

@@ -188,3 +188,12 @@ def compliance_workbook(findings: pd.DataFrame, profile: Profile | str | Path,
     ])
     _table(summary_ws, top, table, SUMMARY_COLUMNS)
     wb.save(path_or_buffer)
+
+
+def compliance_workbook_bytes(findings: pd.DataFrame, profile: Profile | str | Path, *,
+                              dataset_name: str, synthetic_note: str | None = None) -> bytes:
+    """:func:`compliance_workbook` written to memory, for a download button."""
+    buf = BytesIO()
+    compliance_workbook(findings, profile, buf, dataset_name=dataset_name,
+                        synthetic_note=synthetic_note)
+    return buf.getvalue()

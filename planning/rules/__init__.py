@@ -16,11 +16,12 @@ from planning.rules.engine import (
     Summary,
     eligible_counts,
     evaluate,
+    evaluate_scope,
+    filter_findings,
     list_profiles,
     load_profile,
     milestone_view,
     profile_text,
-    register_metric,
     summarise,
     township_drilldown,
     worst_status,
@@ -28,6 +29,7 @@ from planning.rules.engine import (
 
 __all__ = [
     "EXTRA_FIGURES", "FINDING_COLUMNS", "METRICS", "Metric", "Summary", "eligible_counts",
-    "evaluate", "list_profiles", "load_profile", "milestone_view", "profile_text",
-    "register_metric", "summarise", "township_drilldown", "worst_status",
+    "evaluate", "evaluate_scope", "filter_findings",
+    "list_profiles", "load_profile", "milestone_view", "profile_text",
+    "summarise", "township_drilldown", "worst_status",
 ]

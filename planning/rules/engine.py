@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from planning.data.ledger import count_eligible
 from planning.data.model import Dataset
 from planning.errors import InputError
 from planning.rules.metrics import (
@@ -32,12 +33,10 @@ from planning.rules.metrics import (
     METRICS,
     Context,
     Metric,
-    register_metric,
 )
 from planning.rules.profile import (
     Profile,
     Rule,
-    count_eligible,
     list_profiles,
     profile_text,
     read_profile,
@@ -45,8 +44,9 @@ from planning.rules.profile import (
 
 __all__ = [
     "EXTRA_FIGURES", "FINDING_COLUMNS", "METRICS", "Metric", "Summary", "eligible_counts",
-    "evaluate", "list_profiles", "load_profile", "milestone_view", "profile_text",
-    "register_metric", "summarise", "township_drilldown", "worst_status",
+    "evaluate", "evaluate_scope", "filter_findings",
+    "list_profiles", "load_profile", "milestone_view", "profile_text",
+    "summarise", "township_drilldown", "worst_status",
 ]
 
 #: Columns of the findings table, in order.
@@ -242,6 +242,10 @@ class Summary:
     by_district: pd.DataFrame
     by_entity: pd.DataFrame
 
+    def district_totals(self) -> pd.DataFrame:
+        """Pass / fail / not-assessable counts per district (all rules together)."""
+        return self.by_district.groupby("district")[["fail", "pass", "not_assessable"]].sum()
+
 
 def _counts(findings: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     table = pd.crosstab([findings[k].fillna(-1) if k == "milestone" else findings[k]
@@ -278,6 +282,55 @@ def summarise(findings: pd.DataFrame) -> Summary:
     return Summary(by_rule.reset_index(drop=True), by_district, by_entity.reset_index())
 
 
+def evaluate_scope(dataset: Dataset, profile: Profile | str | Path, *,
+                   district: str | None = None, year: int | None = None,
+                   extra: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The findings for one scope — the one function every page, export and the CLI use.
+
+    With a district, rules run on that district's data alone and only its rows are kept
+    (its stations, townships and the district itself): city-wide rows measure the city and
+    are not part of a district's count. Without one, every row of the whole dataset.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The loaded dataset.
+    profile : Profile or str or path
+        Policy profile.
+    district : str, optional
+        District name; ``None`` for the whole dataset.
+    year : int, optional
+        Milestone year (as in :func:`evaluate`).
+    extra : mapping, optional
+        City figures (as in :func:`evaluate`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The findings table restricted to the scope.
+    """
+    if district is None:
+        return evaluate(dataset, profile, year=year, extra=extra)
+    if district not in set(dataset.districts["name"]):
+        msg = (f"unknown district {district!r}; expected one of "
+               f"{', '.join(dataset.districts['name'])}")
+        raise InputError(msg, field="district")
+    f = evaluate(dataset.subset([district]), profile, year=year, extra=extra)
+    return f[f["district"].eq(district).fillna(False).to_numpy(dtype=bool)].reset_index(
+        drop=True)
+
+
+def filter_findings(findings: pd.DataFrame, *, statuses: tuple[str, ...] | None = None,
+                    rule_ids: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Findings with the given statuses and rules (``None`` or empty keeps all)."""
+    keep = pd.Series(True, index=findings.index)
+    if statuses:
+        keep &= findings["status"].isin(statuses)
+    if rule_ids:
+        keep &= findings["rule_id"].isin(rule_ids)
+    return findings[keep]
+
+
 def milestone_view(dataset: Dataset, profile: Profile | str | Path, *,
                    extra: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Milestone targets side by side (e.g. 2020 vs 2025).
@@ -304,7 +357,7 @@ def eligible_counts(ledger_df: pd.DataFrame, profile: Profile | str | Path,
                     by: str | None = "unit_id") -> pd.DataFrame:
     """Apply a profile's client eligibility to a row-level ledger; return counts only.
 
-    Thin wrapper of :func:`planning.rules.profile.count_eligible` (which documents the columns):
+    Thin wrapper of :func:`planning.data.ledger.count_eligible` (which documents the columns):
     ``age``, ``risk_level`` (highest in the last 6 months), ``disability_grade`` and ``by``.
     The result is indexed by ``by`` with ``total``, ``eligible`` and ``excluded_*`` counts.
 

@@ -48,6 +48,12 @@ class Overview:
     staff_per_client: float
     home_service_rate: float
 
+    @property
+    def clients_per_staff(self) -> float:
+        """Clients per service worker (the "1 : N" of a staff ratio); NaN when unknown."""
+        s = self.staff_per_client
+        return 1.0 / s if s == s and s > 0 else float("nan")
+
 
 def _ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den else float("nan")

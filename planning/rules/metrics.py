@@ -6,8 +6,8 @@ districts or the whole city) and calls it. A metric returns, per entity, the ``m
 (NaN when unknown), a ``reason`` (why it is unknown, or what is missing) and ``lower_bound``
 (a sum or maximum over partly missing data). The comparison against thresholds is not done here.
 
-Add a metric with :func:`register_metric`; declare the scopes it supports and its parameters so
-that profiles using it are checked when they load.
+Add a metric with the module-private ``_metric`` decorator; declare the scopes it supports and
+its parameters so that profiles using it are checked when they load.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 from planning.data.model import SERVICES, Dataset, services_list
 from planning.rules.profile import Rule
 
-__all__ = ["EXTRA_FIGURES", "METRICS", "SERVICE_KINDS", "Context", "Metric", "register_metric"]
+__all__ = ["EXTRA_FIGURES", "METRICS", "SERVICE_KINDS", "Context", "Metric"]
 
 #: City-wide figures that ``evaluate(..., extra=...)`` accepts (city-scope rules only).
 EXTRA_FIGURES: Mapping[str, str] = MappingProxyType({
@@ -63,16 +63,18 @@ class Metric:
     threshold_from_params: bool = False
 
 
-METRICS: dict[str, Metric] = {}
+_REGISTRY: dict[str, Metric] = {}
+#: Every metric a profile may name: a read-only view, filled once as this module is imported.
+METRICS: Mapping[str, Metric] = MappingProxyType(_REGISTRY)
 _AREAS = ("township", "district", "city")
 
 
-def register_metric(name: str, *, levels: tuple[str, ...], params: Mapping[str, str] | None = None,
-                    unit: str = "", threshold_from_params: bool = False) -> Callable:
-    """Decorator adding a metric function to :data:`METRICS` (done once, at import)."""
+def _metric(name: str, *, levels: tuple[str, ...], params: Mapping[str, str] | None = None,
+            unit: str = "", threshold_from_params: bool = False) -> Callable:
+    """Decorator adding a metric function to the registry (used only in this module)."""
     def deco(fn: Callable) -> Callable:
-        METRICS[name] = Metric(name, fn, levels, MappingProxyType(dict(params or {})), unit,
-                               threshold_from_params)
+        _REGISTRY[name] = Metric(name, fn, levels, MappingProxyType(dict(params or {})), unit,
+                                 threshold_from_params)
         return fn
     return deco
 
@@ -150,7 +152,7 @@ def _facility_column(col: str, unit: str) -> None:
         vals = _num(ctx.ds.facilities.loc[ents.index], col)
         return _result(ents, vals, _missing_reason(vals, col, "facility"))
     fn.__doc__ = f"The facility's ``{col}`` value."
-    register_metric(col, levels=("facility",), unit=unit)(fn)
+    _metric(col, levels=("facility",), unit=unit)(fn)
 
 
 for _col, _unit in (("floor_area_m2", "m²"), ("outdoor_area_m2", "m²"), ("beds", "beds"),
@@ -171,14 +173,14 @@ def _activity(col: str) -> None:
             return _city_extra(ctx, ents, col, _result(ents, np.nan, why))
         return _city_extra(ctx, ents, col, _area_sum(ents, src, col, ctx.level))
     fn.__doc__ = f"``{col}`` of a facility, or summed over an area (units column preferred)."
-    register_metric(col, levels=("facility", *_AREAS), unit="per year")(fn)
+    _metric(col, levels=("facility", *_AREAS), unit="per year")(fn)
 
 
 _activity("home_visits_per_year")
 _activity("activities_per_year")
 
 
-@register_metric("staff_client_ratio", levels=("facility",), unit="ratio")
+@_metric("staff_client_ratio", levels=("facility",), unit="ratio")
 def _staff_client_ratio(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """Service staff per client (1:5 = 0.2)."""
     f = ctx.ds.facilities.loc[ents.index]
@@ -191,7 +193,7 @@ def _staff_client_ratio(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.Data
     return _result(ents, (staff / clients.where(~zero)), reason)
 
 
-@register_metric("services_offered", levels=("facility",), params={"services": "services"},
+@_metric("services_offered", levels=("facility",), params={"services": "services"},
                  unit="services")
 def _services_offered(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """How many of the required services (default: the six of :data:`SERVICES`) are offered."""
@@ -210,14 +212,14 @@ def _services_offered(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFr
     return _result(ents, count, reason)
 
 
-@register_metric("barrier_free", levels=("facility",), unit="1 = yes")
+@_metric("barrier_free", levels=("facility",), unit="1 = yes")
 def _barrier_free(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """1 if the facility has barrier-free access, 0 if not."""
     vals = ctx.ds.facilities.loc[ents.index, "barrier_free"].astype("Float64").astype(float)
     return _result(ents, vals, _missing_reason(vals, "barrier_free", "facility"))
 
 
-@register_metric("facility_count", levels=_AREAS, params={"kinds": "kinds"}, unit="facilities")
+@_metric("facility_count", levels=_AREAS, params={"kinds": "kinds"}, unit="facilities")
 def _facility_count(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """Number of facilities of ``kinds`` (default rehab_station) in the area."""
     fac = _of_kinds(ctx.ds, rule.params.get("kinds", ("rehab_station",)))
@@ -225,7 +227,7 @@ def _facility_count(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFram
     return _result(ents, ents["key"].map(counts).fillna(0))
 
 
-@register_metric("coverage_share", levels=("district", "city"), params={"kinds": "kinds"},
+@_metric("coverage_share", levels=("district", "city"), params={"kinds": "kinds"},
                  unit="share")
 def _coverage_share(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """Share of townships in the area with ≥1 facility of ``kinds`` (default rehab_station)."""
@@ -237,7 +239,7 @@ def _coverage_share(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFram
     return _result(ents, measured, np.where(measured.isna(), "no townships in this area", None))
 
 
-@register_metric("districts_active_share", levels=("city",), params={"kinds": "kinds"},
+@_metric("districts_active_share", levels=("city",), params={"kinds": "kinds"},
                  unit="share")
 def _districts_active_share(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """Share of districts with ≥1 facility of ``kinds`` (default station/centre/halfway house)."""
@@ -246,7 +248,7 @@ def _districts_active_share(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.
     return _city_extra(ctx, ents, "districts_active_share", _result(ents, share))
 
 
-@register_metric("served_rate", levels=_AREAS, params={"only_active": "bool", "kinds": "kinds"},
+@_metric("served_rate", levels=_AREAS, params={"only_active": "bool", "kinds": "kinds"},
                  unit="share")
 def _served_rate(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """Home patients receiving community rehab / registered home patients.
@@ -274,7 +276,7 @@ def _served_rate(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-@register_metric("max_beds", levels=_AREAS, params={"kinds": "kinds"}, unit="beds")
+@_metric("max_beds", levels=_AREAS, params={"kinds": "kinds"}, unit="beds")
 def _max_beds(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """Beds of the largest facility of ``kinds`` (default welfare_institution); 0 if none."""
     kinds = rule.params.get("kinds", ("welfare_institution",))
@@ -307,7 +309,7 @@ def _per_100k(ctx: Context, ents: pd.DataFrame, count: pd.DataFrame, key: str) -
     return _result(ents, rate, reason, count["lower_bound"] & rate.notna())
 
 
-@register_metric("beds_per_100k", levels=("district", "city"), params={"kinds": "kinds"},
+@_metric("beds_per_100k", levels=("district", "city"), params={"kinds": "kinds"},
                  unit="per 100k")
 def _beds_per_100k(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """Beds of ``kinds`` (default psychiatric_hospital) per 100,000 residents."""
@@ -315,7 +317,7 @@ def _beds_per_100k(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame
     return _per_100k(ctx, ents, _area_sum(ents, fac, "beds", ctx.level), "psychiatric_beds")
 
 
-@register_metric("psychiatrists_per_100k", levels=("district", "city"),
+@_metric("psychiatrists_per_100k", levels=("district", "city"),
                  params={"kinds": "kinds"}, unit="per 100k")
 def _psychiatrists_per_100k(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """Psychiatrists in facilities of ``kinds`` (default all) per 100,000 residents."""
@@ -327,7 +329,7 @@ def _psychiatrists_per_100k(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.
                      "psychiatrists")
 
 
-@register_metric("named_facility_beds", levels=("facility",),
+@_metric("named_facility_beds", levels=("facility",),
                  params={"named_targets": "named_targets"}, unit="beds",
                  threshold_from_params=True)
 def _named_facility_beds(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
@@ -356,7 +358,7 @@ def _named_facility_beds(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-@register_metric("centre_plus_stations", levels=("district", "city"),
+@_metric("centre_plus_stations", levels=("district", "city"),
                  params={"centre_kinds": "kinds", "station_kinds": "kinds",
                          "min_centres": "number"}, unit="stations")
 def _centre_plus_stations(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
@@ -374,7 +376,7 @@ def _centre_plus_stations(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.Da
     return _result(ents, n_s.where(ok, 0.0), reason)
 
 
-@register_metric("home_visits_per_patient_month", levels=_AREAS, params={"months": "number"},
+@_metric("home_visits_per_patient_month", levels=_AREAS, params={"months": "number"},
                  unit="visits")
 def _visits_per_patient_month(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """Home visits in the year / (registered home patients × service months, default 12)."""
@@ -388,7 +390,7 @@ def _visits_per_patient_month(ctx: Context, rule: Rule, ents: pd.DataFrame) -> p
     return _result(ents, rate.where(~pat["lower_bound"]), reason, visits["lower_bound"])
 
 
-@register_metric("city_figure", levels=("city",), params={"key": "text"})
+@_metric("city_figure", levels=("city",), params={"key": "text"})
 def _city_figure(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """A city-wide figure given in ``extra[params.key]`` (e.g. staff training pass rate)."""
     key = rule.params.get("key", rule.id)

@@ -9,6 +9,7 @@ and checks profiles; :mod:`planning.rules` evaluates them. Every problem in a pr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -16,12 +17,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-import numpy as np
-import pandas as pd
 import yaml
 
+from planning.data.ledger import Eligibility
 from planning.data.model import FACILITY_KINDS, SERVICES, ZONES
-from planning.errors import InputError, ProfileError
+from planning.errors import ProfileError
 
 #: Comparison operators a rule may use.
 OPS: tuple[str, ...] = (">=", ">", "<=", "<", "==", "!=")
@@ -92,18 +92,6 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Eligibility:
-    """Who counts as a client (ranges are inclusive; ``None`` = criterion not used)."""
-
-    age: tuple[float, float] | None = None
-    risk_level: tuple[float, float] | None = None
-    disability_grade: tuple[float, float] | None = None
-    require_certificate: bool = False
-    citation: str = ""
-    quote: str = ""
-
-
-@dataclass(frozen=True)
 class Profile:
     """A parsed policy profile."""
 
@@ -126,7 +114,44 @@ class Profile:
 
     @property
     def milestones(self) -> tuple[int, ...]:
+        """Milestone years of any rule, ascending."""
         return tuple(sorted({m for r in self.rules for m in r.milestones}))
+
+    def _rule_of_metric(self, metric: str) -> Rule | None:
+        return next((r for r in self.rules if r.metric == metric), None)
+
+    @property
+    def clients_per_staff(self) -> float | None:
+        """Clients one service worker may serve, from the staff : client rule (1:5 -> 5.0).
+
+        Station capacity everywhere (2SFCA supply, capacitated siting) is ``staff ×`` this
+        number; ``None`` when the profile sets no staff : client ratio.
+        """
+        rule = self._rule_of_metric("staff_client_ratio")
+        if rule is None or not rule.threshold:
+            return None
+        return 1.0 / float(rule.threshold)
+
+    @property
+    def min_floor_area_by_zone(self) -> Mapping[str, float] | None:
+        """Minimum station floor area (m²) by functional zone, from the floor-area rule.
+
+        A single threshold applies to every zone (key ``"*"``); ``None`` when the profile has no
+        floor-area rule.
+        """
+        rule = self._rule_of_metric("floor_area_m2")
+        if rule is None:
+            return None
+        if rule.threshold_by_zone:
+            return MappingProxyType(dict(rule.threshold_by_zone))
+        if rule.threshold is not None:
+            return MappingProxyType({"*": float(rule.threshold)})
+        return None
+
+    @property
+    def hash(self) -> str:
+        """Content hash of the parsed profile, for caches that must see an edited profile."""
+        return hashlib.sha1(repr(self).encode("utf-8")).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- packaged files
@@ -374,6 +399,7 @@ def _parse_eligibility(chk: _Checker, raw: Any, documents: Mapping[str, Document
     if not isinstance(req, bool):
         chk.fail("eligibility.require_certificate", "must be true or false")
     return Eligibility(
+        require_home=True,
         age=chk.pair(raw.get("age"), "eligibility.age"),
         risk_level=chk.pair(raw.get("risk_level"), "eligibility.risk_level"),
         disability_grade=chk.pair(raw.get("disability_grade"), "eligibility.disability_grade"),
@@ -425,65 +451,3 @@ def parse_profile(data: Any, *, source: str, metrics: Mapping[str, Any]) -> Prof
         jurisdiction=str(data.get("jurisdiction") or ""),
         params=MappingProxyType(dict(chk.mapping(data.get("params") or {}, "params"))),
     )
-
-
-# --------------------------------------------------------------------------- eligibility
-
-def count_eligible(ledger_df: pd.DataFrame, criteria: Eligibility,
-                   by: str | None = "unit_id") -> pd.DataFrame:
-    """Count ledger rows meeting a profile's client eligibility, per ``by`` — counts only.
-
-    Parameters
-    ----------
-    ledger_df
-        Row-level ledger with ``age``, ``risk_level`` (highest level assessed in the last
-        6 months), ``disability_grade`` (psychiatric disability grade 1–4, empty without a
-        certificate) and the ``by`` column. Columns a criterion does not use may be absent.
-    criteria
-        The profile's :class:`Eligibility` (``profile.eligibility``).
-    by
-        Grouping column, or ``None`` for one total row (index ``"all"``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``by``: ``total``, ``eligible`` and ``excluded_age`` / ``excluded_risk`` /
-        ``excluded_grade`` (rows failing each criterion; a row may fail several; a missing value
-        fails). Never row-level data.
-
-    Raises
-    ------
-    InputError
-        A needed column is missing or holds non-numbers (the message never echoes values).
-    """
-    rule = criteria
-    crit = {"age": rule.age, "risk_level": rule.risk_level,
-            "disability_grade": rule.disability_grade}
-    needed = [c for c, r in crit.items() if r is not None] + ([by] if by else [])
-    for col in needed:
-        if col not in ledger_df.columns:
-            msg = f"the ledger has no '{col}' column, needed by {rule.citation}"
-            raise InputError(msg, source="ledger", field=col)
-    keys = ledger_df[by] if by else pd.Series("all", index=ledger_df.index)
-    out = pd.DataFrame({"total": 1}, index=ledger_df.index)
-    ok = pd.Series(True, index=ledger_df.index)
-    for col, bounds in crit.items():
-        if bounds is None:
-            continue
-        raw = ledger_df[col]
-        vals = pd.to_numeric(raw, errors="coerce")
-        bad = vals.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
-        if bad.any():
-            msg = f"'{col}' is not a number in {int(bad.sum())} row(s), first at row " \
-                  f"{int(np.flatnonzero(bad.to_numpy())[0]) + 2}"
-            raise InputError(msg, source="ledger", field=col)
-        passes = vals.between(*bounds)
-        if col == "disability_grade" and not rule.require_certificate:
-            passes = passes | vals.isna()
-        name = {"age": "excluded_age", "risk_level": "excluded_risk",
-                "disability_grade": "excluded_grade"}[col]
-        out[name] = (~passes).astype(int)
-        ok &= passes
-    out["eligible"] = ok.astype(int)
-    counts = out.groupby(keys.rename(by or "group"), dropna=False).sum()
-    return counts[["total", "eligible", *[c for c in counts if c.startswith("excluded_")]]]

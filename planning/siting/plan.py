@@ -8,7 +8,9 @@ before/after indicators. Existing stations are candidates locked open.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import geopandas as gpd
@@ -17,8 +19,10 @@ import pandas as pd
 
 from planning import access
 from planning.data.crs import WGS84, metric_crs
-from planning.data.model import Dataset, make_dataset
-from planning.errors import InputError
+from planning.data.model import FACILITY_SCHEMA, Dataset, validate
+from planning.errors import InfeasibleError, InputError
+from planning.rules import evaluate, load_profile
+from planning.rules.profile import Profile
 from planning.settings import DEFAULT, Settings
 from planning.siting import candidates as cand
 from planning.siting.capacitated import CapacitatedPMedian
@@ -26,13 +30,96 @@ from planning.siting.models import LSCP, MCLP, PMedian
 from planning.siting.result import SitingResult
 from planning.siting.township import TownshipCover
 
-#: Beijing 2018 §二(三)12: station floor area by functional zone (m²).
-ZONE_MIN_AREA: tuple[tuple[str, float], ...] = (
-    ("core", 50.0), ("expansion", 70.0), ("new_development", 100.0), ("ecological", 100.0),
-)
-
 ModelName = Literal["township_cover", "mclp", "pmedian", "lscp", "cap_pmedian"]
 MODELS: tuple[str, ...] = ("township_cover", "mclp", "pmedian", "lscp", "cap_pmedian")
+WEIGHTS: tuple[str, ...] = ("population", "eligible", "patients")
+
+
+@dataclass(frozen=True)
+class SitingOptions:
+    """What to solve: the model and its options, as one frozen value (hashable, cacheable).
+
+    Policy numbers are not here: the floor-area minimum by zone and the station capacity per
+    worker come from the profile handed to :func:`suggest_sites`.
+
+    Attributes
+    ----------
+    model : str
+        ``township_cover`` (every township without a station gets one, nearest to its
+        residents), ``mclp`` (``p`` new sites maximising demand within ``threshold_min``),
+        ``pmedian`` (``p`` new sites minimising weighted minutes), ``lscp`` (fewest new sites
+        so all demand is within ``threshold_min``), ``cap_pmedian`` (p-median where each site
+        serves at most its capacity: staff × the profile's clients per worker).
+    p : int
+        New sites for ``mclp``, ``pmedian`` and ``cap_pmedian``.
+    threshold_min : float
+        Service radius in minutes for coverage models and the "within" indicator.
+    mode : str
+        ``walk`` or ``drive``.
+    weight : str
+        Township column weighting demand: ``population``, ``patients`` or ``eligible``.
+    spacing_m : float
+        Spacing of the grid of new candidate sites inside townships.
+    time_limit, mip_gap : float, optional
+        Solver limits (``None``: from settings).
+    zone_floor_area : bool
+        Exclude candidates known to be smaller than the profile's floor-area minimum for the
+        functional zone of their township (unknown areas are kept).
+    max_per_township : int, optional
+        At most this many open sites (existing included) per township.
+    site_cost, budget : float, optional
+        Cost of each new site and a budget on the new sites; the cost is used only with a
+        budget.
+    year : int, optional
+        Milestone year for the failing-findings count before/after (as on the Compliance page).
+    """
+
+    model: ModelName = "township_cover"
+    p: int = 5
+    threshold_min: float = 15.0
+    mode: str = "walk"
+    weight: str = "population"
+    spacing_m: float = 2000.0
+    time_limit: float | None = None
+    mip_gap: float | None = None
+    zone_floor_area: bool = False
+    max_per_township: int | None = None
+    site_cost: float | None = None
+    budget: float | None = None
+    year: int | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse impossible options with the value received and what is expected."""
+        if self.model not in MODELS:
+            msg = f"unknown model {self.model!r}; expected one of {', '.join(MODELS)}"
+            raise InputError(msg, field="model")
+        if self.weight not in WEIGHTS:
+            msg = f"unknown weight {self.weight!r}; expected one of {', '.join(WEIGHTS)}"
+            raise InputError(msg, field="weight")
+        for name in ("threshold_min", "spacing_m"):
+            if not getattr(self, name) > 0:
+                msg = f"{name} must be > 0; got {getattr(self, name)!r}"
+                raise InputError(msg, field=name)
+        if self.p < 1:
+            msg = f"p must be at least 1; got {self.p!r}"
+            raise InputError(msg, field="p")
+        if self.budget is None and self.site_cost is not None:
+            object.__setattr__(self, "site_cost", None)  # a cost without a budget binds nothing
+
+    @property
+    def default_name(self) -> str:
+        """A scenario name that follows the model and options, e.g. ``"mclp-p3-30min-walk"``."""
+        parts = [self.model]
+        if self.model in ("mclp", "pmedian", "cap_pmedian") and self.budget is None:
+            parts.append(f"p{self.p}")
+        parts += [f"{self.threshold_min:g}min", self.mode]
+        if self.weight != "population":
+            parts.append(self.weight)
+        if self.budget is not None:
+            parts.append(f"budget{self.budget:g}")
+        if self.year is not None:
+            parts.append(str(self.year))
+        return "-".join(parts)
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,12 +175,29 @@ def build_candidates(
     spacing_m: float = 2000.0,
     only_uncovered: bool = False,
     extra: gpd.GeoDataFrame | None = None,
+    clients_per_staff: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Existing stations (locked) + a grid inside townships (+ user/OSM candidates).
 
-    Columns: ``site_id``, ``unit_id``, ``source`` (``existing``/``grid``/…), ``locked``,
-    ``capacity`` (5 × staff for existing stations, the 1:5 rule; NaN for new sites),
-    ``floor_area_m2``.
+    Parameters
+    ----------
+    dataset : Dataset
+        Townships and stations.
+    spacing_m : float
+        Grid spacing of new candidates.
+    only_uncovered : bool
+        Grid only in townships without a station.
+    extra : geopandas.GeoDataFrame, optional
+        User or OSM candidate points.
+    clients_per_staff : float, optional
+        From the profile (``profile.clients_per_staff``); capacity of an existing station is
+        ``staff ×`` this, NaN when the profile sets no ratio.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``site_id``, ``unit_id``, ``source`` (``existing``/``grid``/…), ``locked``,
+        ``capacity`` (NaN for new sites), ``floor_area_m2``.
     """
     st = dataset.stations()
     existing = gpd.GeoDataFrame({
@@ -101,7 +205,8 @@ def build_candidates(
         "unit_id": st["unit_id"].astype(object).to_numpy(),
         "source": "existing",
         "locked": True,
-        "capacity": (st["staff"].astype("Float64") * 5).to_numpy(dtype=float, na_value=np.nan),
+        "capacity": (st["staff"].astype("Float64") * (clients_per_staff or np.nan))
+        .to_numpy(dtype=float, na_value=np.nan),
         "floor_area_m2": st["floor_area_m2"].to_numpy(dtype=float, na_value=np.nan),
     }, geometry=st.geometry.to_numpy(), crs=WGS84)
     units = dataset.units
@@ -143,159 +248,189 @@ def _nearest(times: np.ndarray, open_mask: np.ndarray) -> tuple[np.ndarray, np.n
     return np.where(np.isfinite(best), cols, -1), best
 
 
-def _kpis(dataset: Dataset, demand: gpd.GeoDataFrame, cands: gpd.GeoDataFrame,
-          times: np.ndarray, before: np.ndarray, after: np.ndarray, threshold: float,
-          profile: str | None, new_sites: gpd.GeoDataFrame) -> pd.DataFrame:
-    w = demand["weight"].to_numpy(dtype=float)
-    rows = {}
-    covered_before = set(cands.loc[before, "unit_id"].dropna())
-    covered_after = set(cands.loc[after, "unit_id"].dropna())
-    units = set(dataset.units["unit_id"])
-    rows["townships_with_station"] = (len(covered_before & units), len(covered_after & units))
-    for label, mask in (("before", before), ("after", after)):
-        _, t = _nearest(times, mask)
-        within = float(w[t <= threshold].sum())
-        finite = np.isfinite(t)
-        mean = float((w[finite] * t[finite]).sum() / max(w[finite].sum(), 1e-12))
-        rows.setdefault("weight_within_threshold", [None, None])
-        rows.setdefault("mean_minutes", [None, None])
-        i = 0 if label == "before" else 1
-        rows["weight_within_threshold"][i] = within
-        rows["mean_minutes"][i] = mean
-    rows["weight_within_threshold"] = tuple(rows["weight_within_threshold"])
-    rows["mean_minutes"] = tuple(rows["mean_minutes"])
-    rows["stations"] = (int(before.sum()), int(after.sum()))
-    if profile is not None:
-        from planning import rules
+def _failing(dataset: Dataset, profile: Profile, year: int | None) -> int:
+    return int((evaluate(dataset, profile, year=year)["status"] == "fail").sum())
 
-        prof = rules.load_profile(profile)
-        f0 = rules.evaluate(dataset, prof)
-        with_new = add_sites(dataset, new_sites)
-        f1 = rules.evaluate(with_new, prof)
-        rows["failing_findings"] = (int((f0["status"] == "fail").sum()),
-                                    int((f1["status"] == "fail").sum()))
+
+def _kpis(ctx: _Run, before: np.ndarray, after: np.ndarray,
+          new_sites: gpd.GeoDataFrame) -> pd.DataFrame:
+    w = ctx.demand["weight"].to_numpy(dtype=float)
+    rows: dict[str, tuple] = {}
+    units = set(ctx.dataset.units["unit_id"])
+    covered = [set(ctx.cands.loc[m, "unit_id"].dropna()) & units for m in (before, after)]
+    rows["townships_with_station"] = (len(covered[0]), len(covered[1]))
+    within, mean = [], []
+    for mask in (before, after):
+        _, t = _nearest(ctx.times, mask)
+        finite = np.isfinite(t)
+        within.append(float(w[t <= ctx.options.threshold_min].sum()))
+        mean.append(float((w[finite] * t[finite]).sum() / w[finite].sum())
+                    if w[finite].sum() > 0 else np.nan)
+    rows["weight_within_threshold"] = tuple(within)
+    rows["mean_minutes"] = tuple(mean)
+    rows["stations"] = (int(before.sum()), int(after.sum()))
+    if ctx.profile is not None:
+        year = ctx.options.year
+        rows["failing_findings"] = (_failing(ctx.dataset, ctx.profile, year),
+                                    _failing(add_sites(ctx.dataset, new_sites), ctx.profile,
+                                             year))
     return pd.DataFrame(rows, index=["before", "after"]).T
 
 
 def add_sites(dataset: Dataset, sites: gpd.GeoDataFrame) -> Dataset:
-    """The dataset with suggested sites added as planned rehab stations (attributes unknown)."""
+    """The dataset with suggested sites added as planned rehab stations (attributes unknown).
+
+    Only the new rows are validated; the rest of the dataset was validated when it was made.
+    """
     if not len(sites):
         return dataset
     new = gpd.GeoDataFrame({
-        "facility_id": sites["site_id"].to_numpy(),
+        "facility_id": sites["site_id"].astype(str).to_numpy(),
         "name": [f"建议新址 suggested {s}" for s in sites["site_id"]],
         "kind": "rehab_station",
         "unit_id": sites["unit_id"].to_numpy(),
+        "district": sites["district"].to_numpy() if "district" in sites
+        else pd.Series(pd.NA, index=sites.index).to_numpy(),
     }, geometry=sites.geometry.to_numpy(), crs=WGS84)
+    new = validate(new, FACILITY_SCHEMA, source="suggested sites")
     fac = pd.concat([dataset.facilities, new], ignore_index=True)
-    return make_dataset(dataset.name, dataset.districts, dataset.units,
-                        gpd.GeoDataFrame(fac, geometry="geometry", crs=WGS84),
-                        synthetic=dataset.synthetic, sources=dataset.sources,
-                        data_date=dataset.data_date)
+    return dataclasses.replace(dataset, facilities=gpd.GeoDataFrame(fac, geometry="geometry",
+                                                                     crs=WGS84))
+
+
+@dataclass(frozen=True)
+class _Run:
+    dataset: Dataset
+    options: SitingOptions
+    profile: Profile | None
+    demand: gpd.GeoDataFrame
+    cands: gpd.GeoDataFrame
+    times: np.ndarray
+
+
+def _side_rules(ctx: _Run) -> dict:
+    opts, cands = ctx.options, ctx.cands
+    side: dict = {"locked": np.flatnonzero(cands["locked"].to_numpy(dtype=bool))}
+    if opts.zone_floor_area:
+        need_by_zone = ctx.profile.min_floor_area_by_zone if ctx.profile is not None else None
+        if not need_by_zone:
+            msg = "the profile sets no floor-area minimum to apply to candidate sites"
+            raise InputError(msg, field="zone_floor_area")
+        zone_of = dict(zip(ctx.dataset.units["unit_id"], ctx.dataset.units["zone"], strict=True))
+        zones = cands["unit_id"].map(zone_of)
+        need = zones.map(dict(need_by_zone)).fillna(need_by_zone.get("*", 0.0))
+        side["floor_area"] = cands["floor_area_m2"].to_numpy(dtype=float)
+        side["min_floor_area"] = need.astype(float).to_numpy()
+    if opts.max_per_township is not None:
+        side["groups"] = cands["unit_id"].astype(str).to_numpy()
+        side["max_per_group"] = int(opts.max_per_township)
+    if opts.budget is not None:
+        side["site_cost"] = np.full(len(cands), float(opts.site_cost or 1.0))
+        side["budget"] = float(opts.budget)
+    return side
+
+
+def _capacities(ctx: _Run, w: np.ndarray) -> np.ndarray:
+    per_staff = ctx.profile.clients_per_staff if ctx.profile is not None else None
+    if per_staff is None:
+        msg = ("the capacitated model needs the profile's staff : client ratio to know what a "
+               "station can serve; the chosen profile sets none")
+        raise InputError(msg, field="model")
+    caps = ctx.cands["capacity"].to_numpy(dtype=float)
+    fill = float(np.nanmedian(caps)) if np.isfinite(caps).any() else float(w.sum())
+    return np.where(np.isfinite(caps), caps, fill)
+
+
+def _solver(ctx: _Run):
+    opts, w = ctx.options, ctx.demand["weight"].to_numpy(dtype=float)
+    side = _side_rules(ctx)
+    if opts.model == "township_cover":
+        return TownshipCover.from_cost_matrix(
+            ctx.times, w, candidate_units=ctx.cands["unit_id"].astype(str).to_numpy(),
+            unit_ids=ctx.demand["unit_id"].astype(str).to_numpy(), travel_weight=1.0, **side)
+    if opts.model == "mclp":
+        return MCLP.from_cost_matrix(ctx.times, w, service_radius=opts.threshold_min,
+                                     p=None if opts.budget is not None else opts.p, **side)
+    if opts.model == "pmedian":
+        return PMedian.from_cost_matrix(ctx.times, w, p=opts.p, **side)
+    if opts.model == "lscp":
+        return LSCP.from_cost_matrix(ctx.times, w, service_radius=opts.threshold_min, **side)
+    return CapacitatedPMedian.from_cost_matrix(ctx.times, w, p=opts.p,
+                                               capacities=_capacities(ctx, w), demand=w, **side)
+
+
+def _check_reachable(demand: gpd.GeoDataFrame, times: np.ndarray) -> None:
+    """Refuse a run whose demand mostly cannot reach any candidate (a network that doesn't fit)."""
+    w = demand["weight"].to_numpy(dtype=float)
+    reach = np.isfinite(times).any(axis=1) if times.shape[1] else np.zeros(len(w), bool)
+    total = w.sum()
+    if total > 0 and w[~reach].sum() / total > 0.5:
+        lost = demand.loc[~reach, "unit_id"].astype(str).tolist()
+        msg = (f"{(~reach).sum()} of {len(w)} demand points ({w[~reach].sum() / total:.0%} of "
+               f"the demand) reach no candidate site on this network, e.g. township "
+               f"{', '.join(lost[:3])}; the network does not cover the area")
+        raise InfeasibleError(msg)
 
 
 def suggest_sites(
     dataset: Dataset,
+    options: SitingOptions | None = None,
     *,
-    model: ModelName = "township_cover",
-    p: int = 5,
-    threshold_min: float = 15.0,
-    mode: str = "walk",
-    weight: str = "population",
-    spacing_m: float = 2000.0,
-    network=None,
-    extra_candidates: gpd.GeoDataFrame | None = None,
-    time_limit: float | None = None,
-    mip_gap: float | None = None,
-    profile: str | None = "beijing-2018",
-    min_floor_area: dict[str, float] | tuple | None = None,
-    max_per_township: int | None = None,
-    site_cost: float | None = None,
-    budget: float | None = None,
+    profile: Profile | str | Path | None = None,
+    network: object | None = None,
+    candidates: gpd.GeoDataFrame | None = None,
     settings: Settings = DEFAULT,
 ) -> SitingPlan:
     """Suggest new station sites for ``dataset`` (usually one district) with an exact model.
 
     Parameters
     ----------
-    model
-        ``township_cover`` (every township without a station gets one, nearest to its
-        residents), ``mclp`` (``p`` new sites maximising demand within ``threshold_min``),
-        ``pmedian`` (``p`` new sites minimising weighted minutes), ``lscp`` (fewest new sites so
-        all demand is within ``threshold_min``), ``cap_pmedian`` (p-median where each site serves
-        at most its capacity: 5 × staff for existing stations; new sites get the median
-        existing capacity).
-    threshold_min
-        Service radius in minutes for coverage models and the "within" indicator.
-    mode
-        ``walk`` or ``drive`` (speeds from ``settings`` for the fallback).
-    weight
-        Township column weighting demand: ``population``, ``patients`` or ``eligible``.
-    network
-        A :class:`planning.access.network.RoutingNetwork`; ``None`` uses the straight-line fallback.
-    profile
-        Policy profile used to count failing findings before/after (``None`` to skip).
-    min_floor_area
-        Minimum floor area (m²) of a new site by the functional zone of its township, e.g.
-        ``{"core": 50, "expansion": 70, "new_development": 100, "ecological": 100}`` (Beijing
-        2018 §二(三)12); candidates known to be smaller are excluded, unknown areas are kept.
-    max_per_township
-        At most this many open sites (existing included) per township.
-    site_cost, budget
-        Cost of each new site (e.g. yuan per year) and a budget on the new sites.
+    dataset : Dataset
+        The area to plan (``dataset.subset([district])`` for one district).
+    options : SitingOptions, optional
+        Model and options (default: township cover).
+    profile : Profile or str or path, optional
+        The policy profile: station capacity per worker (capacitated model), the floor-area
+        minimum by zone (``options.zone_floor_area``) and the failing-findings count
+        before/after. ``None`` skips all three (the capacitated model then refuses).
+    network : RoutingNetwork, optional
+        A :class:`planning.access.network.RoutingNetwork`; ``None`` uses the labelled
+        straight-line fallback. Unreachable pairs stay unreachable (``inf``).
+    candidates : geopandas.GeoDataFrame, optional
+        User or OSM candidate points, added to the existing stations and the grid.
+    settings : Settings
+        Solver limits and fallback speeds.
+
+    Returns
+    -------
+    SitingPlan
+
+    Raises
+    ------
+    InfeasibleError
+        No feasible plan, or most of the demand reaches no candidate on ``network``.
+    InputError
+        Options the data or profile cannot support.
     """
-    if model not in MODELS:
-        msg = f"unknown model {model!r}; expected one of {', '.join(MODELS)}"
-        raise InputError(msg, field="model")
-    demand = demand_points(dataset.units, weight=weight)
-    cands = build_candidates(dataset, spacing_m=spacing_m,
-                             only_uncovered=model == "township_cover",
-                             extra=extra_candidates)
-    ttm = access.travel_times(demand, cands, network=network, mode=mode, settings=settings)
+    opts = options or SitingOptions()
+    prof = load_profile(profile) if profile is not None else None
+    demand = demand_points(dataset.units, weight=opts.weight)
+    cands = build_candidates(dataset, spacing_m=opts.spacing_m,
+                             only_uncovered=opts.model == "township_cover", extra=candidates,
+                             clients_per_staff=prof.clients_per_staff if prof else None)
+    ttm = access.travel_times(demand, cands, network=network, mode=opts.mode, settings=settings)
     times = np.asarray(ttm.values, dtype=float)
-    locked = np.flatnonzero(cands["locked"].to_numpy(dtype=bool))
+    _check_reachable(demand, times)
+    ctx = _Run(dataset, opts, prof, demand, cands, times)
+    result = _solver(ctx).solve(
+        time_limit=opts.time_limit or settings.solver_time_limit_s,
+        mip_gap=settings.solver_mip_gap if opts.mip_gap is None else opts.mip_gap)
     w = demand["weight"].to_numpy(dtype=float)
-    finite_cost = np.where(np.isfinite(times), times, 1e6)
-    rules_opts: dict = {"locked": locked}
-    if min_floor_area:
-        min_floor_area = dict(min_floor_area)
-        zone_of = dict(zip(dataset.units["unit_id"], dataset.units["zone"], strict=True))
-        need = cands["unit_id"].map(zone_of).map(min_floor_area)
-        rules_opts["floor_area"] = cands["floor_area_m2"].to_numpy(dtype=float)
-        rules_opts["min_floor_area"] = need.astype(float).fillna(0.0).to_numpy()
-    if max_per_township is not None:
-        rules_opts["groups"] = cands["unit_id"].astype(str).to_numpy()
-        rules_opts["max_per_group"] = int(max_per_township)
-    if budget is not None:
-        rules_opts["site_cost"] = np.full(len(cands), float(site_cost or 1.0))
-        rules_opts["budget"] = float(budget)
-    if model == "township_cover":
-        solver = TownshipCover.from_cost_matrix(
-            finite_cost, w, candidate_units=cands["unit_id"].astype(str).to_numpy(),
-            unit_ids=demand["unit_id"].astype(str).to_numpy(), travel_weight=1.0,
-            **rules_opts,
-        )
-    elif model == "mclp":
-        solver = MCLP.from_cost_matrix(finite_cost, w, service_radius=threshold_min,
-                                       p=None if budget is not None else p, **rules_opts)
-    elif model == "pmedian":
-        solver = PMedian.from_cost_matrix(finite_cost, w, p=p, **rules_opts)
-    elif model == "lscp":
-        solver = LSCP.from_cost_matrix(finite_cost, w, service_radius=threshold_min,
-                                       **rules_opts)
-    else:
-        caps = cands["capacity"].to_numpy(dtype=float)
-        fill = float(np.nanmedian(caps)) if np.isfinite(caps).any() else float(w.sum())
-        caps = np.where(np.isfinite(caps), caps, fill)
-        solver = CapacitatedPMedian.from_cost_matrix(finite_cost, w, p=p, capacities=caps,
-                                                     demand=w, **rules_opts)
-    result = solver.solve(time_limit=time_limit or settings.solver_time_limit_s,
-                          mip_gap=settings.solver_mip_gap if mip_gap is None else mip_gap)
     before = cands["locked"].to_numpy(dtype=bool)
     after = np.zeros(len(cands), dtype=bool)
     after[np.asarray(result.selected, dtype=int)] = True
     site_idx, minutes = _nearest(times, after)
-    if model == "cap_pmedian":  # capacities bind: demand goes where the model sent it
+    if opts.model == "cap_pmedian":  # capacities bind: demand goes where the model sent it
         site_idx = np.asarray(result.assignment, dtype=int)
         minutes = np.where(site_idx >= 0, times[np.arange(len(site_idx)),
                                                 np.maximum(site_idx, 0)], np.inf)
@@ -305,22 +440,19 @@ def suggest_sites(
         "site_id": np.where(site_idx >= 0, ids[np.maximum(site_idx, 0)], None),
         "minutes": minutes,
     })
-    new_idx = np.asarray(result.new_sites, dtype=int)
-    sites = cands.iloc[new_idx].copy()
+    sites = cands.iloc[np.asarray(result.new_sites, dtype=int)].copy()
     served = assignment.groupby("site_id").agg(demand_served=("weight", "sum"),
                                                mean_minutes=("minutes", "mean"))
     sites = sites.join(served, on="site_id")
     sites["demand_served"] = sites["demand_served"].fillna(0.0)
     district_of = dict(zip(dataset.units["unit_id"], dataset.units["district"], strict=True))
     sites["district"] = sites["unit_id"].map(district_of)
-    cands = cands.assign(selected=after)
-    kpis = _kpis(dataset, demand, cands, times, before, after, threshold_min, profile, sites)
-    params = {"model": model, "p": p, "threshold_min": threshold_min, "mode": mode,
-              "weight": weight, "spacing_m": spacing_m, "method": ttm.method,
-              "min_floor_area": bool(min_floor_area), "max_per_township": max_per_township,
-              "budget": budget, "user_candidates": 0 if extra_candidates is None
-              else len(extra_candidates)}
-    return SitingPlan(result=result, sites=sites.reset_index(drop=True), candidates=cands,
+    ctx = dataclasses.replace(ctx, cands=cands.assign(selected=after))
+    kpis = _kpis(ctx, before, after, sites)
+    params = {**dataclasses.asdict(opts), "method": ttm.method,
+              "profile": prof.name if prof else None,
+              "user_candidates": 0 if candidates is None else len(candidates)}
+    return SitingPlan(result=result, sites=sites.reset_index(drop=True), candidates=ctx.cands,
                       assignment=assignment, kpis=kpis, method=ttm.method, params=params)
 
 

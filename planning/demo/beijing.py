@@ -27,6 +27,7 @@ import shapely
 from planning.data.crs import WGS84, metric_crs
 from planning.data.io import write_gpkg
 from planning.data.model import SERVICES, Dataset, make_dataset
+from planning.rules import load_profile
 from planning.settings import DEFAULT, Settings
 
 GENERATOR_VERSION = 3
@@ -52,8 +53,8 @@ DISTRICTS: tuple[tuple[str, str, str, int, int], ...] = (
     ("延庆区", "110119", "ecological", 345_671, 18),
 )
 
-#: Minimum station floor area by zone, as in Beijing 2018 §二(三)12 (used to plant defects).
-_AREA_MIN = {"core": 50, "expansion": 70, "new_development": 100, "ecological": 100}
+#: The profile whose rules the demo is generated against (its numbers plant the defects).
+PROFILE = "beijing-2018"
 
 #: Kinds of deliberately planted defects; :func:`planted_defects` lists their ids for a seed.
 PLANTED_KINDS: tuple[str, ...] = (
@@ -72,7 +73,7 @@ SOURCES = (
     "District population: 2020 Seventh National Population Census, Beijing bulletin no. 2.",
     "Functional zones: Beijing 2018 community-rehab opinion §二(三)12.",
     "SYNTHETIC: township polygons, names, populations, patient counts and all facilities "
-    "(fixed-seed generator, planning.data.datasets.beijing).",
+    "(fixed-seed generator, planning.demo.beijing).",
 )
 
 
@@ -143,6 +144,10 @@ def _generate(settings: Settings) -> tuple[Dataset, dict[str, list[str]]]:
     by_code = {c: g for c, g in zip(bounds["code"], bounds.geometry, strict=True)}
     crs_m = metric_crs(bounds)
     planted: dict[str, list[str]] = {k: [] for k in PLANTED_KINDS}
+    profile = load_profile(PROFILE)
+    area_min_of = profile.min_floor_area_by_zone
+    per_staff = profile.clients_per_staff
+    beds_min = int(profile.rule("bj.welfare_100_beds").threshold)
 
     district_rows, unit_rows, fac_rows = [], [], []
     for name, code, zone, pop, n_units in DISTRICTS:
@@ -197,14 +202,14 @@ def _generate(settings: Settings) -> tuple[Dataset, dict[str, list[str]]]:
             if u["unit_id"] in missing:
                 continue
             clients = int(rng.integers(8, 40))
-            area_min = _AREA_MIN[zone]
+            area_min = area_min_of[zone]
             row = {
                 "facility_id": next_id("ST"), "name": f"{u['name']}温馨康复驿站",
                 "kind": "rehab_station", "district": dname, "unit_id": u["unit_id"],
                 "floor_area_m2": float(round(area_min * rng.uniform(1.05, 2.5))),
                 "outdoor_area_m2": (float(round(rng.uniform(60, 400)))
                                     if zone in ("new_development", "ecological") else 0.0),
-                "staff": int(np.ceil(clients / 5) + rng.integers(0, 3)),
+                "staff": int(np.ceil(clients / per_staff) + rng.integers(0, 3)),
                 "social_workers": int(rng.integers(1, 3)),
                 "clients": clients,
                 "services": services_all,
@@ -217,10 +222,10 @@ def _generate(settings: Settings) -> tuple[Dataset, dict[str, list[str]]]:
         stations = [r for r in fac_rows if r["kind"] == "rehab_station" and r["district"] == dname]
         pick = rng.permutation(len(stations))
         small, under, nosw, nosrv = (stations[i] for i in pick[:4])
-        small["floor_area_m2"] = float(_AREA_MIN[zone] - rng.integers(5, 25))
+        small["floor_area_m2"] = float(area_min_of[zone] - rng.integers(5, 25))
         planted["small_area_stations"].append(small["facility_id"])
         under["clients"] = int(rng.integers(25, 40))
-        under["staff"] = int(np.ceil(under["clients"] / 5) - rng.integers(2, 4))
+        under["staff"] = int(np.ceil(under["clients"] / per_staff) - rng.integers(2, 4))
         planted["understaffed_stations"].append(under["facility_id"])
         nosw["social_workers"] = 0
         planted["no_social_worker_stations"].append(nosw["facility_id"])
@@ -238,8 +243,9 @@ def _generate(settings: Settings) -> tuple[Dataset, dict[str, list[str]]]:
         if draw < 0.12:
             planted["no_welfare_institution_districts"].append(dname)
         else:
-            beds = int(rng.integers(100, 320)) if draw > 0.3 else int(rng.integers(40, 99))
-            if beds < 100:
+            beds = (int(rng.integers(beds_min, 3.2 * beds_min)) if draw > 0.3
+                    else int(rng.integers(0.4 * beds_min, beds_min - 1)))
+            if beds < beds_min:
                 planted["welfare_under_100_beds_districts"].append(dname)
             fac_rows.append({
                 "facility_id": next_id("WI"), "name": f"{dname}精神卫生社会福利机构（合成）",
@@ -285,7 +291,8 @@ def _generate(settings: Settings) -> tuple[Dataset, dict[str, list[str]]]:
 
 
 def _cache_path(settings: Settings) -> Path:
-    return Path(settings.cache_dir) / f"beijing-demo-v{GENERATOR_VERSION}-{settings.seed}.gpkg"
+    key = f"v{GENERATOR_VERSION}-{settings.seed}-{load_profile(PROFILE).hash[:8]}"
+    return Path(settings.cache_dir) / f"beijing-demo-{key}.gpkg"
 
 
 def beijing_demo(settings: Settings = DEFAULT) -> Dataset:
