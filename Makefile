@@ -9,7 +9,7 @@ STAMP   = $(VENV)/.installed
 PORT   ?= 8501
 SUDO    = $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: app serve test lint bench install browser-deps clean
+.PHONY: app serve test lint bench install browser-deps db-deps clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -30,6 +30,17 @@ browser-deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-wqy-microhei; \
 	fi
 
+# PostgreSQL + PostGIS for the workspace storage suite (tests start a throw-away cluster on a
+# free port and stop it), installed only when missing.
+db-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	    ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql && \
+		V=$$(ls /usr/lib/postgresql | sort -n | tail -1) && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql-$$V-postgis-3; \
+	fi
+
 app: $(STAMP)
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 
@@ -42,10 +53,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps db-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	JINGKANG_REQUIRE_PG=1 $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/matrix.py
