@@ -20,6 +20,13 @@ def _default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("jingkang-planner"))
 
 
+def _default_data_dir() -> Path:
+    env = os.environ.get("JINGKANG_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("jingkang-planner"))
+
+
 def _env_number(name: str, default: float, kind: type = float):
     """A positive number from the environment variable ``name`` (for the server's operator)."""
     def read():
@@ -79,6 +86,11 @@ class Settings:
     trust_proxy_headers
         Take the client address from ``X-Forwarded-For`` (right-most entry, the one the reverse
         proxy appended); only behind a proxy that sets it (``JINGKANG_TRUST_PROXY=1``).
+    database_url
+        The planning workspace database (``JINGKANG_DB``), e.g.
+        ``postgresql://user@host:5432/jingkang``; ``None``: an SQLite file in ``data_dir``.
+    data_dir
+        Where the embedded workspace file lives (``JINGKANG_DATA_DIR``, else the user data dir).
     """
 
     cache_dir: Path = field(default_factory=_default_cache_dir)
@@ -97,6 +109,9 @@ class Settings:
     login_lock_s: float = _env_number("JINGKANG_LOGIN_LOCK_S", 300.0)
     session_idle_s: float = _env_number("JINGKANG_SESSION_IDLE_S", 1800.0)
     trust_proxy_headers: bool = _env_flag("JINGKANG_TRUST_PROXY")
+    database_url: str | None = field(
+        default_factory=lambda: os.environ.get("JINGKANG_DB", "").strip() or None)
+    data_dir: Path = field(default_factory=_default_data_dir)
 
 
 DEFAULT = Settings()
