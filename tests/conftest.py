@@ -103,3 +103,7 @@ def app_url():
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+# --- workspace (issue 14): the embedded workspace file goes to a temp dir, never the user's ----
+os.environ.setdefault("JINGKANG_DATA_DIR", tempfile.mkdtemp(prefix="jingkang-test-data-"))
