@@ -19,7 +19,6 @@ import branca
 import folium
 import geopandas as gpd
 
-from planning.data import crs as crs_module
 from planning.data.model import FACILITY_KINDS, Dataset
 from planning.i18n import t
 from planning.settings import DEFAULT, Settings
@@ -337,9 +336,10 @@ def planner_map(
 ) -> folium.Map:
     """The full Map page: boundaries, patient density (suppressed), heat layer, facilities,
     township search, plus any extra layers (isochrones, suggested sites)."""
+    import pandas as pd
     from folium.plugins import HeatMap, Search
 
-    from planning.publish.privacy import public_units
+    from planning.publish.privacy import RATE_COLUMN, heat_points, public_units
 
     ds = dataset.subset([district]) if district else dataset
     zh = lang == "zh"
@@ -350,16 +350,15 @@ def planner_map(
         aliases=["区", "功能区", "常住人口"] if zh else ["District", "Zone", "Population"],
         colour="#222222", weight=2.5, fill_opacity=0.0,
     )
+    # Everything below comes from the public table only: hidden counts ("<5", "*") have their
+    # rate blanked there, and neither fill colour, legend edges nor heat use raw counts.
     units = public_units(ds.units, threshold=settings.suppression_threshold)
     legend: list[tuple[str, str]] = []
-    if ds.units["patients"].notna().any():
-        rate = (ds.units["patients"].astype(float) / ds.units["population"].astype(float)
-                * 10_000)
+    if RATE_COLUMN in units.columns:
+        rate = pd.to_numeric(units[RATE_COLUMN], errors="coerce").astype(float)
         fills, legend = _ramp(rate.to_numpy())
-        units = units.assign(_fill=fills, rate=rate.round(1).astype(object))
+        units = units.assign(_fill=fills, rate=units[RATE_COLUMN])
         units["patients"] = units["patients"].astype(object)
-        # rates from suppressed counts would reveal them: hide the rate where the count is hidden
-        units.loc[units["patients"].astype(str).str.startswith("<"), "rate"] = "—"
     else:
         units = units.assign(_fill="#eeeeee", rate="—")
     layer = add_polygons(
@@ -369,12 +368,8 @@ def planner_map(
                  ["Township", "District", "Population", "Home patients", "Per 10k"]),
         colour="#555555", weight=0.7, fill_opacity=0.6, fill_column="_fill",
     )
-    if ds.units["patients"].notna().any():
-        pts = ds.units.to_crs(crs_module.metric_crs(ds.units)).representative_point()
-        pts = pts.to_crs("EPSG:4326")
-        w = ds.units["patients"].fillna(0).astype(float).to_numpy()
-        keep = w >= settings.suppression_threshold  # small cells never reach the heat layer
-        heat = [[p.y, p.x, float(v)] for p, v, k in zip(pts, w, keep, strict=True) if k]
+    heat = heat_points(units)
+    if heat:
         HeatMap(heat, name="患者热力（街乡汇总）" if zh else "Patient heat (township totals)",
                 show=False, radius=25, blur=20).add_to(m)
     Search(layer=layer, search_label="name", placeholder="搜索街乡…" if zh else

@@ -232,7 +232,7 @@ def suppress_frame_for_export(
     frame: pd.DataFrame,
     *,
     columns: Iterable[str] | None = None,
-    derived: Iterable[str] = (),
+    derived: Iterable[str] | None = None,
     threshold: int | None = None,
     group: str | None = None,
     settings: Settings | None = None,
@@ -242,7 +242,9 @@ def suppress_frame_for_export(
     Protected count columns (default: those of :data:`COUNT_COLUMNS` present) become text —
     numbers, ``"<5"`` or ``"*"`` — so every writer (Excel, GeoPackage, map tooltips) shows the
     same thing. Columns in ``derived`` (rates computed from counts, e.g. a coverage share) are
-    blanked in rows where any protected count is hidden, since a rate can give a count back.
+    blanked in rows where any protected count is hidden, since a rate can give a count back;
+    by default (``derived=None``) every rate-, share- or density-like column is
+    (:func:`derived_columns`).
     """
     cols = [c for c in (columns if columns is not None else COUNT_COLUMNS) if c in frame.columns]
     if not cols:
@@ -255,7 +257,7 @@ def suppress_frame_for_export(
         hidden_row |= text.isin([SECONDARY]).to_numpy() | text.str.startswith("<").fillna(
             False).to_numpy(dtype=bool)
         out[c] = text.astype("string")
-    for c in derived:
+    for c in (derived_columns(frame, cols) if derived is None else derived):
         if c in out.columns:
             out[c] = out[c].astype(object).where(~hidden_row, SECONDARY)
     return out
@@ -365,10 +367,47 @@ def install_log_scrubber(logger: logging.Logger | None = None,
 #: Township columns that hold patient counts (aggregates), suppressed whenever published.
 PATIENT_COLUMNS = ("patients", "patients_served", "eligible")
 
+#: Column of :func:`public_units` with home patients per 10,000 residents (blank when hidden).
+RATE_COLUMN = "rate_per_10k"
+
+#: Name fragments of columns computed from counts (rates, shares, densities): blanked in every
+#: row where a count is hidden, since with the population they give the count back.
+_DERIVED_HINTS = ("rate", "share", "ratio", "pct", "percent", "density", "per_", "coverage",
+                  "proportion", "prevalence", "_per", "served_share", "heat", "weight")
+
+
+def _is_hidden(value: object) -> bool:
+    return isinstance(value, str) and (value == SECONDARY or value.startswith("<"))
+
+
+def derived_columns(frame: pd.DataFrame, counts: Iterable[str] = ()) -> list[str]:
+    """Columns of ``frame`` whose names mark them as computed from counts (rates, shares).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A table about to be published.
+    counts : iterable of str
+        The count columns themselves (never listed).
+
+    Returns
+    -------
+    list of str
+    """
+    skip = set(counts) | {"geometry"}
+    return [c for c in frame.columns if c not in skip
+            and any(h in str(c).lower() for h in _DERIVED_HINTS)]
+
 
 def public_units(units: gpd.GeoDataFrame, *,
                  threshold: int = DEFAULT.suppression_threshold) -> gpd.GeoDataFrame:
     """The township layer as it may be published: patient counts small-cell suppressed.
+
+    Counts ``1 .. threshold-1`` become ``"<5"``, complementary cells (per district) ``"*"``.
+    Everything that could give a hidden count back is blanked (``None``) in the same row: the
+    patients per 10,000 residents (:data:`RATE_COLUMN`, added here so that maps never compute a
+    rate from raw counts) and every other rate-, share- or density-like column. Population stays:
+    without a rate it says nothing about the count.
 
     Parameters
     ----------
@@ -380,7 +419,8 @@ def public_units(units: gpd.GeoDataFrame, *,
     Returns
     -------
     geopandas.GeoDataFrame
-        A copy whose count columns hold numbers, ``"<5"`` or ``"*"`` (object dtype).
+        A copy whose count columns hold numbers, ``"<5"`` or ``"*"`` (object dtype), with
+        :data:`RATE_COLUMN` when patients and population are known.
     """
     cols = [c for c in PATIENT_COLUMNS if c in units.columns]
     if not cols:
@@ -388,9 +428,50 @@ def public_units(units: gpd.GeoDataFrame, *,
     table = suppress(units.drop(columns=units.geometry.name), cols,
                      threshold=threshold, group="district")
     out = units.copy()
+    hidden = np.zeros(len(out), dtype=bool)
     for c in cols:
         out[c] = table[c].astype(object).where(table[c].notna(), None)
+        hidden |= out[c].map(_is_hidden).to_numpy(dtype=bool)
+    if "patients" in out.columns and "population" in out.columns:
+        pats = pd.to_numeric(units["patients"], errors="coerce").astype(float)
+        pop = pd.to_numeric(units["population"], errors="coerce").astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = (pats / pop.where(pop > 0) * 10_000).round(1)
+        out[RATE_COLUMN] = rate.astype(object).where(rate.notna(), None)
+    for c in derived_columns(out, cols):
+        out[c] = out[c].astype(object).where(~hidden, None)
     return out
+
+
+def heat_points(public: gpd.GeoDataFrame, *, column: str = "patients") -> list[list[float]]:
+    """``[lat, lon, weight]`` of every township whose count is *shown* in ``public``.
+
+    Takes the output of :func:`public_units` only: hidden cells (``"<5"``, ``"*"``) and
+    missing counts never reach a heat layer, so the heat cannot give a hidden count back.
+
+    Parameters
+    ----------
+    public : geopandas.GeoDataFrame
+        From :func:`public_units`.
+    column : str
+        The count column to weight by.
+
+    Returns
+    -------
+    list of [lat, lon, weight]
+    """
+    if column not in public.columns:
+        return []
+    shown = public[column].map(lambda v: not _is_hidden(v) and v is not None
+                               and not (isinstance(v, float) and np.isnan(v)))
+    rows = public[shown.to_numpy(dtype=bool)]
+    weight = pd.to_numeric(rows[column], errors="coerce").fillna(0).to_numpy(dtype=float)
+    keep = weight > 0
+    if not keep.any():
+        return []
+    pts = rows[keep].to_crs(rows[keep].estimate_utm_crs()).representative_point()
+    pts = pts.to_crs("EPSG:4326")
+    return [[float(p.y), float(p.x), float(w)] for p, w in zip(pts, weight[keep], strict=True)]
 
 
 def configure_logging() -> None:
