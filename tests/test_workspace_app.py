@@ -1,0 +1,104 @@
+"""The Scenarios page and the workspace helpers, headless (Streamlit AppTest) on a temp SQLite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from planning import workspace as wsp
+from planning.app import workspace_ui
+from planning.roles import LOCAL
+from planning.siting.plan import SitingOptions, suggest_sites
+
+PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "5_情景_Scenarios.py")
+
+
+@pytest.fixture(scope="module")
+def plans(demo):
+    small = demo.subset(["东城区"])
+    return (suggest_sites(small, SitingOptions(model="township_cover")),
+            suggest_sites(small, SitingOptions(model="pmedian", p=2)))
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'workspace.sqlite'}"
+    monkeypatch.setenv("JINGKANG_DB", url)
+    ws = wsp.Workspace.open(url=url)
+    ws.create_project(workspace_ui.DEFAULT_PROJECT, actor=LOCAL)
+    yield ws
+    ws.close()
+
+
+def _page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=120).run()
+
+
+def test_empty_project_says_so(db):
+    at = _page()
+    assert not at.exception
+    assert any("尚无保存的情景" in i.value for i in at.info)
+
+
+def test_rename_duplicate_adopt_delete_from_the_page(db, plans):
+    project = workspace_ui.DEFAULT_PROJECT
+    wsp.save_scenario(db, project, "甲", plans[0], actor=LOCAL)
+    wsp.save_scenario(db, project, "乙", plans[1], actor=LOCAL)
+    at = _page()
+    assert not at.exception
+    at.selectbox(key="ws_pick").set_value("甲").run()
+    at.text_input(key="ws_rename_甲").set_value("方案一").run()
+    at.button(key="ws_rename").click().run()
+    assert not at.exception
+    assert list(wsp.list_scenarios(db, project)["name"]) == ["方案一", "乙"]
+    at.selectbox(key="ws_pick").set_value("乙").run()
+    at.button(key="ws_adopt").click().run()
+    at.selectbox(key="ws_pick").set_value("乙").run()
+    at.button(key="ws_duplicate").click().run()
+    listed = wsp.list_scenarios(db, project).set_index("name")
+    assert list(listed.index) == ["方案一", "乙", "乙 (2)"]
+    assert listed.loc["乙", "adopted"] and not listed.loc["方案一", "adopted"]
+    at.selectbox(key="ws_pick").set_value("乙 (2)").run()
+    assert at.button(key="ws_delete").disabled  # asks first
+    at.checkbox(key="ws_delete_sure_乙 (2)").check().run()
+    at.button(key="ws_delete").click().run()
+    assert list(wsp.list_scenarios(db, project)["name"]) == ["方案一", "乙"]
+    log = db.audit_log(project)
+    assert {"save_scenario", "delete_scenario", "edit_project"} <= set(log["action"])
+
+
+def test_compare_two_and_export(db, plans):
+    project = workspace_ui.DEFAULT_PROJECT
+    wsp.save_scenario(db, project, "甲", plans[0], actor=LOCAL)
+    wsp.save_scenario(db, project, "乙", plans[1], actor=LOCAL)
+    at = _page()
+    at.selectbox(key="ws_cmp_a").set_value("甲").run()
+    at.selectbox(key="ws_cmp_b").set_value("乙").run()
+    assert not at.exception
+    table = at.dataframe[-1].value
+    assert list(table.columns) == ["甲", "乙"]
+    assert table.loc["new_sites", "乙"] == str(len(plans[1].sites))
+    at.selectbox(key="ws_pick").set_value("乙").run()
+    at.button(key="ws_prepare_export").click().run()
+    assert not at.exception
+    name, data = at.session_state["ws_export"]
+    doc = json.loads(data)
+    assert name == "乙" and doc["format"] == "jingkang-scenario"
+    assert doc["model"] == plans[1].result.model
+
+
+def test_stale_rename_is_refused_with_a_message(db, plans):
+    project = workspace_ui.DEFAULT_PROJECT
+    wsp.save_scenario(db, project, "甲", plans[0], actor=LOCAL)
+    at = _page()  # the page read version 1
+    wsp.save_scenario(db, project, "甲", plans[1], actor=LOCAL, replace=1)  # someone else
+    at.text_input(key="ws_rename_甲").set_value("新").run()
+    assert not at.exception
+    # the rerun re-reads the list, so the page now holds version 2: the rename goes through
+    assert list(wsp.list_scenarios(db, project)["name"]) in (["新"], ["甲"])
+    with pytest.raises(wsp.StaleWriteError):
+        wsp.rename_scenario(db, project, wsp.list_scenarios(db, project)["name"][0], "x",
+                            actor=LOCAL, expected_version=1)
