@@ -301,6 +301,61 @@ def read_layer(
     return validate(gdf, schema, source=source, spreadsheet=spreadsheet)
 
 
+def read_raw(
+    file: str | Path | IO[bytes],
+    *,
+    name: str | None = None,
+    layer: str | None = None,
+    sheet: str | int | None = None,
+    polygons: bool = False,
+) -> tuple[gpd.GeoDataFrame, bool]:
+    """Read a file as found: its own columns, its declared CRS, no datum shift, no validation.
+
+    Used by the import mapping (:mod:`planning.data.mapping`), which renames columns, maps
+    values and converts the datum before :func:`~planning.data.model.validate` runs.
+
+    Parameters
+    ----------
+    file
+        A path or a binary file-like object with ``name``.
+    name
+        File name for messages and format detection when ``file`` is a stream.
+    layer, sheet
+        GeoPackage layer / Excel sheet to read.
+    polygons
+        The layer needs polygons: refuse CSV/Excel tables, which cannot carry them.
+
+    Returns
+    -------
+    tuple
+        (GeoDataFrame, whether rows are numbered as in a spreadsheet).
+    """
+    if isinstance(file, str | Path):
+        path: Path | None = Path(file)
+        data = None
+        source = name or path.name
+        if not path.exists():
+            msg = "file not found"
+            raise InputError(msg, source=str(path))
+    else:
+        path = None
+        data = file.read()
+        source = name or _name(getattr(file, "name", None))
+    suffix = Path(source).suffix.lower() if path is None else path.suffix.lower()
+    if suffix in VECTOR_SUFFIXES:
+        return _read_vector(data, path, source, suffix, layer), False
+    if suffix in TABLE_SUFFIXES:
+        if polygons:
+            msg = (f"this layer needs polygons; a {suffix} table cannot carry them. "
+                   "Use GeoJSON, GeoPackage or a zipped Shapefile")
+            raise InputError(msg, source=source)
+        return _points_from_table(_read_table(data, path, source, suffix, sheet), source,
+                                  None, None), True
+    allowed = ", ".join(VECTOR_SUFFIXES + TABLE_SUFFIXES)
+    msg = f"unsupported file type {suffix or '(none)'}; expected one of {allowed}"
+    raise InputError(msg, source=source)
+
+
 def load_dataset(
     districts: str | Path,
     units: str | Path,
@@ -308,8 +363,22 @@ def load_dataset(
     *,
     name: str = "dataset",
     datum: str = "wgs84",
+    mapping: str | Path | None = None,
+    repair: bool = False,
 ) -> Dataset:
-    """Read the three layers (each may be any supported format) into a validated Dataset."""
+    """Read the three layers (each may be any supported format) into a validated Dataset.
+
+    With ``mapping`` (a YAML file saved by the Data page, see :mod:`planning.data.mapping`) the
+    files' own column names, category values and per-file datums are mapped first; ``repair``
+    makes invalid polygons valid (reported) instead of refusing them.
+    """
+    if mapping is not None or repair:
+        from planning.data import mapping as mapping_mod
+
+        spec = mapping_mod.load_mapping(mapping) if mapping is not None else None
+        files = {"districts": districts, "units": units, "facilities": facilities}
+        return mapping_mod.import_files(files, spec, name=name, datum=datum,
+                                        repair=repair).dataset
     d = read_layer(districts, "districts", datum=datum)
     u = read_layer(units, "units", datum=datum)
     f = read_layer(facilities, "facilities", datum=datum)
