@@ -154,12 +154,84 @@ def to_wgs84(gdf: gpd.GeoDataFrame, *, datum: str = "wgs84", source: str = "data
             "(e.g. EPSG:4326 for lon/lat)"
         )
         raise InputError(msg, source=source, field="crs")
-    out = gdf if CRS.from_user_input(gdf.crs).is_geographic else gdf.to_crs(WGS84)
-    if not CRS.from_user_input(out.crs).equals(CRS.from_user_input(WGS84)):
-        out = out.to_crs(WGS84)
+    try:
+        declared = CRS.from_user_input(gdf.crs)
+    except Exception as exc:  # pyproj raises CRSError and friends
+        msg = f"unusable coordinate system: {str(exc)[:200]}"
+        raise InputError(msg, source=source, field="crs") from exc
+    name = declared.name or declared.to_string()
+    if declared.is_engineering or not (declared.is_geographic or declared.is_projected):
+        msg = (f"the coordinate system {name[:80]!r} is a local or engineering system with no "
+               "link to the earth; export the data in EPSG:4326 (lon/lat) or a projected CRS")
+        raise InputError(msg, source=source, field="crs")
+    if declared.is_projected:
+        check_projected_values(gdf, declared, source=source)
+    try:
+        out = gdf if declared.is_geographic else gdf.to_crs(WGS84)
+        if not CRS.from_user_input(out.crs).equals(CRS.from_user_input(WGS84)):
+            out = out.to_crs(WGS84)
+    except Exception as exc:  # a CRS pyproj cannot transform from
+        msg = f"cannot convert from {name[:80]!r} to lon/lat: {str(exc)[:200]}"
+        raise InputError(msg, source=source, field="crs") from exc
     out = out.copy()
     out[out.geometry.name] = convert_geoseries_to_wgs84(out.geometry, datum)
     return out.set_crs(WGS84, allow_override=True)
+
+
+def check_projected_values(gdf: gpd.GeoDataFrame, declared: CRS, *, source: str = "data") -> None:
+    """Refuse coordinates that cannot be in ``declared`` (a projected CRS).
+
+    Two mistakes are caught before reprojecting: degrees labelled with a projected CRS (every
+    coordinate within ±180, i.e. a few hundred metres from the false origin, e.g. lon/lat
+    labelled EPSG:3857), and metres outside the area the CRS is defined for (e.g. UTM zone 50
+    data labelled zone 51, whose eastings then fall outside zone 51's valid range).
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        The layer as read.
+    declared : pyproj.CRS
+        Its projected CRS.
+    source : str
+        File name for messages.
+
+    Raises
+    ------
+    InputError
+        Naming the first implausible feature and the ``crs`` field.
+    """
+    arr = np.asarray(gdf.geometry.values)
+    ok = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
+    if not ok.any():
+        return
+    bounds = shapely.bounds(arr[ok])
+    if np.all(np.abs(bounds) <= 180.0):
+        msg = (f"the coordinates look like degrees (all within ±180) but the file declares "
+               f"{(declared.name or '')[:60]!r} in metres; declare EPSG:4326 instead")
+        raise InputError(msg, source=source, field="crs")
+    area = declared.area_of_use
+    if area is None:
+        return
+    try:
+        from pyproj import Transformer
+
+        fwd = Transformer.from_crs(declared, WGS84, always_xy=True)
+        cx = (bounds[:, 0] + bounds[:, 2]) / 2
+        cy = (bounds[:, 1] + bounds[:, 3]) / 2
+        lon, lat = fwd.transform(cx, cy)
+    except Exception:
+        return
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    margin = 3.0  # degrees: projections are used a little beyond their nominal area
+    out = (~np.isfinite(lon) | ~np.isfinite(lat)
+           | (lon < area.west - margin) | (lon > area.east + margin)
+           | (lat < area.south - margin) | (lat > area.north + margin))
+    if out.mean() > 0.5:
+        pos = int(np.flatnonzero(ok)[int(np.flatnonzero(out)[0])])
+        msg = (f"the coordinates fall outside the area of {(declared.name or '')[:60]!r} "
+               f"({area.west:g}°–{area.east:g}°E): is the CRS (e.g. the UTM zone) wrong?")
+        raise InputError(msg, source=source, row=pos, field="crs")
 
 
 def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:

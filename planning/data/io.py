@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import re
+import unicodedata
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -22,8 +26,17 @@ import shapely
 from openpyxl.utils import get_column_letter
 
 from planning.data import crs as crs_mod
-from planning.data.model import SCHEMAS, Dataset, Schema, make_dataset, validate
+from planning.data.model import (
+    SCHEMAS,
+    Dataset,
+    Schema,
+    describe_columns,
+    make_dataset,
+    validate,
+)
 from planning.errors import InputError
+
+log = logging.getLogger(__name__)
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
@@ -33,8 +46,18 @@ MAX_ZIP_RATIO = 200  # uncompressed/compressed ratio above which a zip is refuse
 MAX_ZIP_BYTES = 2_000_000_000
 
 
+MAX_JSON_DEPTH = 64  # nesting deeper than any GeoJSON (MultiPolygon coordinates are 4 levels)
+MAX_NUMBER_DIGITS = 40  # longer integer literals are refused (a float has 17 significant digits)
+MAX_LISTED = 10  # names listed in a message before it is summarised
+
 def _name(path: str | Path | None, fallback: str = "upload") -> str:
     return Path(path).name if path else fallback
+
+
+def _listing(names: list[str], limit: int = MAX_LISTED) -> str:
+    """At most ``limit`` names, then how many more: messages stay short for huge archives."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" … and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _check_zip(zf: zipfile.ZipFile, source: str) -> None:
@@ -46,13 +69,32 @@ def _check_zip(zf: zipfile.ZipFile, source: str) -> None:
         raise InputError(msg, source=source)
 
 
+def _open_zip(data: bytes, source: str) -> zipfile.ZipFile:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        bad = zf.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        msg = ("not a readable zip archive (truncated or not a zip file); zip the shapefile "
+               "parts (.shp, .shx, .dbf, .prj) again")
+        raise InputError(msg, source=source) from exc
+    except zlib.error as exc:
+        msg = "the zip archive is damaged (truncated?); zip the shapefile parts again"
+        raise InputError(msg, source=source) from exc
+    if bad is not None:
+        msg = "the zip archive is damaged (a member fails its checksum); zip it again"
+        raise InputError(msg, source=source, field=bad)
+    return zf
+
+
 def _read_zip_shapefile(data: bytes, source: str) -> gpd.GeoDataFrame:
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+    with _open_zip(data, source) as zf:
         _check_zip(zf, source)
         names = zf.namelist()
         shps = [n for n in names if n.lower().endswith(".shp")]
         if len(shps) != 1:
-            msg = f"expected exactly one .shp in the zip, found {len(shps)}: {', '.join(names)}"
+            listed = _listing(shps if shps else names)
+            msg = (f"expected exactly one .shp in the zip, found {len(shps)} among "
+                   f"{len(names)} entries: {listed}")
             raise InputError(msg, source=source)
         stem = shps[0][:-4]
         have = {n[len(stem):].lower() for n in names if n.startswith(stem)}
@@ -63,22 +105,207 @@ def _read_zip_shapefile(data: bytes, source: str) -> gpd.GeoDataFrame:
                 msg = (f"the shapefile {shps[0]} has no {needed} ({what}); zip all of "
                        ".shp, .shx, .dbf and .prj together")
                 raise InputError(msg, source=source, field=needed)
+        has_cpg = ".cpg" in have
     try:
-        return _read_vsi(data, shps[0])
+        return _read_vsi(data, shps[0], source, has_cpg=has_cpg)
     except InputError:
         raise
     except Exception as exc:  # GDAL errors come in many types
-        msg = f"could not read the shapefile: {exc}"
+        msg = f"could not read the shapefile: {_short(exc)}"
         raise InputError(msg, source=source) from exc
 
 
-def _read_vsi(data: bytes, inner: str) -> gpd.GeoDataFrame:
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc)
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def _mojibake(gdf: pd.DataFrame) -> bool:
+    """Text decoded as Latin-1 that was really GBK shows runs of accented Latin characters."""
+    for col in gdf.columns:
+        if gdf[col].dtype != object:
+            continue
+        for v in gdf[col].dropna().head(200):
+            if isinstance(v, str) and re.search("[\u0080-\u00ff]{2,}", v):
+                try:
+                    v.encode("latin-1").decode("gb18030")
+                except (UnicodeEncodeError, UnicodeDecodeError):
+                    continue
+                return True
+    return False
+
+
+def _read_shapefile(target: str | Path, source: str, *, has_cpg: bool) -> gpd.GeoDataFrame:
+    """A shapefile; without a .cpg, text that is garbled as Latin-1 is re-read as GBK."""
+    gdf = gpd.read_file(target)
+    if not has_cpg and _mojibake(gdf):
+        gdf = gpd.read_file(target, encoding="gb18030")
+        log.warning("%s: no .cpg; text read as GBK (GB18030)", source)
+    return gdf
+
+
+def _read_vsi(data: bytes, inner: str, source: str = "upload", *,
+              has_cpg: bool = True) -> gpd.GeoDataFrame:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         zpath = Path(tmp) / "upload.zip"
         zpath.write_bytes(data)
-        return gpd.read_file(f"zip://{zpath}!{inner}")
+        return _read_shapefile(f"zip://{zpath}!{inner}", source, has_cpg=has_cpg)
+
+
+def _parse_int(text: str) -> int | float:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        msg = f"a number with {len(text)} digits"
+        raise _JsonLimitError(msg)
+    return int(text)
+
+
+class _JsonLimitError(ValueError):
+    """A JSON document past a size limit (digits of a number, nesting depth)."""
+
+
+def _json_depth_ok(raw: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Nesting depth of ``[``/``{`` outside strings is at most ``limit`` (linear scan)."""
+    depth = 0
+    in_str = esc = False
+    for ch in raw:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def _decode_json(raw: bytes, source: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(raw) - 3:
+            msg = ("the file ends in the middle of a character: it is truncated (incomplete "
+                   "upload or copy?); export it again")
+            raise InputError(msg, source=source) from exc
+        try:
+            return raw.decode("gb18030")
+        except UnicodeDecodeError:
+            line = raw[: exc.start].count(b"\n") + 1
+            msg = (f"byte {exc.start} (line {line}) is neither UTF-8 nor GBK text; "
+                   "save the GeoJSON as UTF-8")
+            raise InputError(msg, source=source) from exc
+
+
+def _declared_crs(doc: dict, source: str) -> str | None:
+    member = doc.get("crs")
+    if member is None:
+        return None
+    name = None
+    if isinstance(member, dict):
+        props = member.get("properties")
+        name = props.get("name") if isinstance(props, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        msg = ('the "crs" member is not of the form {"type": "name", "properties": {"name": '
+               '"EPSG:…"}}; remove it (GeoJSON is lon/lat WGS84) or correct it')
+        raise InputError(msg, source=source, field="crs")
+    return name.strip()
+
+
+def _check_feature(feat: object, i: int, source: str) -> dict:
+    if not isinstance(feat, dict):
+        msg = "each feature must be a JSON object"
+        raise InputError(msg, source=source, row=i)
+    geom = feat.get("geometry")
+    if geom is None:
+        msg = "feature has no geometry"
+        raise InputError(msg, source=source, row=i, field="geometry")
+    if not isinstance(geom, dict) or not isinstance(geom.get("type"), str):
+        msg = "the geometry must be an object with a \"type\""
+        raise InputError(msg, source=source, row=i, field="geometry")
+    props = feat.get("properties")
+    if props is None:
+        return {**feat, "properties": {}}
+    if not isinstance(props, dict):
+        msg = "\"properties\" must be an object (or null)"
+        raise InputError(msg, source=source, row=i, field="properties")
+    for key, value in props.items():
+        if isinstance(value, dict | list):
+            msg = "nested values are not supported in properties; flatten them"
+            raise InputError(msg, source=source, row=i, field=str(key))
+    return feat
+
+
+def _read_geojson(raw: bytes, source: str) -> gpd.GeoDataFrame:
+    text = _decode_json(raw, source)
+    if not _json_depth_ok(text):
+        msg = (f"arrays or objects nested deeper than {MAX_JSON_DEPTH} levels; this is not "
+               "GeoJSON")
+        raise InputError(msg, source=source)
+    try:
+        doc = json.loads(text, parse_int=_parse_int)
+    except _JsonLimitError as exc:
+        msg = f"{exc} (more than {MAX_NUMBER_DIGITS}); numbers this long cannot be data"
+        raise InputError(msg, source=source) from exc
+    except json.JSONDecodeError as exc:
+        end = " (the file ends early: truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        msg = f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}{end}"
+        raise InputError(msg, source=source) from exc
+    except (RecursionError, ValueError) as exc:
+        msg = f"not valid JSON: {_short(exc)}"
+        raise InputError(msg, source=source) from exc
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        msg = "expected a GeoJSON FeatureCollection"
+        raise InputError(msg, source=source, field="type")
+    feats = doc.get("features") or []
+    if not isinstance(feats, list):
+        msg = "\"features\" must be a list"
+        raise InputError(msg, source=source, field="features")
+    declared = _declared_crs(doc, source)
+    feats = [_check_feature(feat, i, source) for i, feat in enumerate(feats)]
+    try:
+        gdf = gpd.GeoDataFrame.from_features(feats, crs=crs_mod.WGS84)
+    except Exception as exc:
+        pos = _first_bad_geometry(feats)
+        msg = f"could not parse the geometry: {_short(exc)}"
+        raise InputError(msg, source=source, row=pos, field="geometry") from exc
+    if declared and "CRS84" not in declared and "4326" not in declared:
+        try:
+            gdf = gdf.set_crs(declared, allow_override=True)
+        except Exception as exc:
+            msg = f"unknown coordinate system {declared[:80]!r}"
+            raise InputError(msg, source=source, field="crs") from exc
+    return gdf
+
+
+def _first_bad_geometry(feats: list[dict]) -> int | None:
+    from shapely.geometry import shape
+
+    for i, feat in enumerate(feats):
+        try:
+            shape(feat["geometry"])
+        except Exception:
+            return i
+    return None
+
+
+def _gpkg_layers(target: Path | io.BytesIO, source: str) -> list[tuple[str, str | None]]:
+    try:
+        layers = pyogrio.list_layers(target)
+    except Exception as exc:
+        msg = f"not a readable GeoPackage: {_short(exc)}"
+        raise InputError(msg, source=source) from exc
+    if isinstance(target, io.BytesIO):
+        target.seek(0)
+    return [(str(n), None if g is None else str(g)) for n, g in layers]
 
 
 def _read_vector(data: bytes | None, path: Path | None, source: str, suffix: str,
@@ -88,79 +315,182 @@ def _read_vector(data: bytes | None, path: Path | None, source: str, suffix: str
         return _read_zip_shapefile(raw, source)
     if suffix in (".geojson", ".json"):
         raw = data if data is not None else Path(path).read_bytes()
-        try:
-            doc = json.loads(raw.decode("utf-8-sig"))
-        except UnicodeDecodeError as exc:
-            msg = "GeoJSON must be UTF-8 encoded"
-            raise InputError(msg, source=source) from exc
-        except json.JSONDecodeError as exc:
-            msg = f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-            raise InputError(msg, source=source) from exc
-        if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
-            msg = "expected a GeoJSON FeatureCollection"
-            raise InputError(msg, source=source, field="type")
-        feats = doc.get("features") or []
-        for i, feat in enumerate(feats):
-            if not isinstance(feat, dict) or feat.get("geometry") is None:
-                msg = "feature has no geometry"
-                raise InputError(msg, source=source, row=i, field="geometry")
-        try:
-            gdf = gpd.GeoDataFrame.from_features(feats, crs=crs_mod.WGS84)
-        except Exception as exc:
-            msg = f"could not parse the features: {exc}"
-            raise InputError(msg, source=source, field="geometry") from exc
-        declared = (doc.get("crs") or {}).get("properties", {}).get("name")
-        if declared and "CRS84" not in declared and "4326" not in declared:
-            try:
-                gdf = gdf.set_crs(declared, allow_override=True)
-            except Exception as exc:
-                msg = f"unknown coordinate system {declared!r}"
-                raise InputError(msg, source=source, field="crs") from exc
-        return gdf
+        return _read_geojson(raw, source)
+    target = path if data is None else io.BytesIO(data)
+    if suffix == ".gpkg":
+        layers = _gpkg_layers(target, source)
+        spatial = [n for n, g in layers if g is not None]
+        names = [n for n, _ in layers]
+        if layer is not None and layer not in names:
+            msg = f"no layer {layer!r}; the layers are: {_listing(names)}"
+            raise InputError(msg, source=source, field="layer")
+        if layer is None:
+            if not spatial:
+                msg = (f"no layer has geometry (tables: {_listing(names) or 'none'}); "
+                       "export the layer with its geometry")
+                raise InputError(msg, source=source, field="geometry")
+            if len(spatial) > 1:
+                msg = (f"{len(spatial)} layers with geometry ({_listing(spatial)}); choose "
+                       "one with layer=")
+                raise InputError(msg, source=source, field="layer")
+            layer = spatial[0]
+        elif dict(layers)[layer] is None:
+            msg = f"layer {layer!r} has no geometry; choose one of {_listing(spatial)}"
+            raise InputError(msg, source=source, field="geometry")
     try:
-        target = path if data is None else io.BytesIO(data)
-        return gpd.read_file(target, layer=layer) if layer else gpd.read_file(target)
+        if suffix == ".shp":
+            has_cpg = path is not None and path.with_suffix(".cpg").exists()
+            gdf = _read_shapefile(target, source, has_cpg=has_cpg)
+        else:
+            gdf = gpd.read_file(target, layer=layer) if layer else gpd.read_file(target)
+    except InputError:
+        raise
     except Exception as exc:
-        msg = f"could not read the file: {exc}"
+        msg = f"could not read the file: {_short(exc)}"
         raise InputError(msg, source=source) from exc
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        msg = "the table has no geometry column; export it with its geometry"
+        raise InputError(msg, source=source, field="geometry")
+    return gdf
+
+
+def _decode_csv(raw: bytes, source: str) -> str:
+    """UTF-8, else GBK/GB18030; refuses Big5 and files mixing encodings, naming the line."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text"
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            msg = "the UTF-16 file is damaged or truncated; save it again as CSV UTF-8"
+            raise InputError(msg, source=source) from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        first_bad = exc
+    lines = raw.split(b"\n")
+    non_ascii = [i for i, ln in enumerate(lines) if any(b > 127 for b in ln)]
+    bad = []
+    for i in non_ascii:
+        try:
+            lines[i].decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(i)
+    if bad and len(bad) < len(non_ascii):
+        msg = (f"line {bad[0] + 1} is not UTF-8 while the rest of the file is "
+               f"({len(bad)} such line(s)): the file mixes encodings; save it again as UTF-8")
+        raise InputError(msg, source=source, row=bad[0] + 1) from first_bad
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        msg = "could not decode the CSV (tried UTF-8 and GBK/GB18030); save it as UTF-8"
+        raise InputError(msg, source=source) from exc
+    if _looks_big5(raw, text):
+        msg = ("the file looks like Big5 (traditional Chinese), not UTF-8 or GBK; save it as "
+               "UTF-8 (Excel: Save As → CSV UTF-8)")
+        raise InputError(msg, source=source) from first_bad
+    return text
+
+
+def _looks_big5(raw: bytes, gbk_text: str) -> bool:
+    """Big5 read as GBK gives many characters outside GB2312; real GBK text hardly any."""
+    try:
+        raw.decode("big5")
+    except UnicodeDecodeError:
+        return False
+    cjk = [c for c in gbk_text if ord(c) > 0x2E80]
+    if len(cjk) < 4:
+        return False
+    rare = 0
+    for c in cjk:
+        try:
+            c.encode("gb2312")
+        except UnicodeEncodeError:
+            rare += 1
+    return rare / len(cjk) > 0.2
+
+
+def _sniff_sep(text: str) -> str:
+    head = text.lstrip("\ufeff").split("\n", 1)[0]
+    counts = {sep: head.count(sep) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > counts[","] else ","
+
+
+def _read_csv(raw: bytes, source: str) -> pd.DataFrame:
+    text = _decode_csv(raw, source)
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        msg = "the file contains NUL bytes (a binary or damaged file?); save it again as CSV"
+        raise InputError(msg, source=source, row=line)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                            na_values=[""], skip_blank_lines=False, sep=_sniff_sep(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        msg = f"malformed CSV: {_short(exc)}"
+        raise InputError(msg, source=source) from exc
+    # Blank lines are dropped but the index keeps each record's position, so errors name the
+    # row a spreadsheet shows (see planning.data.model.validate).
+    return frame[frame.notna().any(axis=1)]
+
+
+def _pick_sheet(wb: object, sheet: str | int | None, source: str) -> object:
+    names = wb.sheetnames
+    if isinstance(sheet, str):
+        if sheet not in names:
+            msg = f"no sheet {sheet!r}; the sheets are: {_listing(names)}"
+            raise InputError(msg, source=source, field="sheet")
+        return wb[sheet]
+    if sheet is not None:
+        if not 0 <= int(sheet) < len(names):
+            msg = (f"no sheet number {sheet} (counting from 0); the workbook has {len(names)}: "
+                   f"{_listing(names)}")
+            raise InputError(msg, source=source, field="sheet")
+        return wb.worksheets[int(sheet)]
+    visible = [ws for ws in wb.worksheets if ws.sheet_state == "visible"]
+    if not visible:
+        msg = "every sheet is hidden; unhide the one to read or give sheet="
+        raise InputError(msg, source=source, field="sheet")
+    if len(visible) > 1 and visible[0] is not wb.worksheets[0]:
+        log.info("%s: first sheet hidden; reading %s", source, visible[0].title)
+    return visible[0]
+
+
+def _uncached_formula(raw: bytes, title: str, values_ws: object) -> str | None:
+    """Cell reference of the first formula whose result was never saved (value ``None``)."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(raw), read_only=True, data_only=False)
+    try:
+        for row in wb[title].iter_rows():
+            for cell in row:
+                v = cell.value
+                if isinstance(v, str) and v.startswith("=") and getattr(cell, "row", None):
+                    if values_ws.cell(row=cell.row, column=cell.column).value is None:
+                        return f"{get_column_letter(cell.column)}{cell.row}"
+    finally:
+        wb.close()
+    return None
 
 
 def _read_table(data: bytes | None, path: Path | None, source: str, suffix: str,
                 sheet: str | int | None) -> pd.DataFrame:
     raw = data if data is not None else Path(path).read_bytes()
     if suffix in (".csv", ".txt"):
-        for enc in ("utf-8-sig", "gb18030"):
-            try:
-                text = raw.decode(enc)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:  # pragma: no cover - gb18030 decodes nearly anything
-            msg = "could not decode the CSV (tried UTF-8 and GBK/GB18030)"
-            raise InputError(msg, source=source)
-        try:
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                                na_values=[""], skip_blank_lines=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            msg = f"malformed CSV: {exc}"
-            raise InputError(msg, source=source) from exc
-        # Blank lines are dropped but the index keeps each record's position, so errors name the
-        # row a spreadsheet shows (see planning.data.model.validate).
-        return frame[frame.notna().any(axis=1)]
+        return _read_csv(raw, source)
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:  # an .xlsx is a zip: refuse bombs first
             _check_zip(zf, source)
     except zipfile.BadZipFile as exc:
-        msg = "not a readable .xlsx workbook (not a zip container); save it as .xlsx"
+        msg = ("not a readable .xlsx workbook (not a zip container, or truncated); save it "
+               "as .xlsx")
         raise InputError(msg, source=source) from exc
     try:
         from openpyxl import load_workbook
 
         wb = load_workbook(io.BytesIO(raw), read_only=False, data_only=True)
     except Exception as exc:
-        msg = f"not a readable .xlsx workbook: {exc}"
+        msg = f"not a readable .xlsx workbook: {_short(exc)}"
         raise InputError(msg, source=source) from exc
-    ws = wb[sheet] if isinstance(sheet, str) else wb.worksheets[sheet or 0]
+    ws = _pick_sheet(wb, sheet, source)
     if ws.merged_cells.ranges:
         rng = next(iter(ws.merged_cells.ranges))
         msg = (f"merged cells at {rng.coord}; unmerge them and put one value per cell "
@@ -170,6 +500,13 @@ def _read_table(data: bytes | None, path: Path | None, source: str, suffix: str,
     if not rows:
         msg = "the sheet is empty"
         raise InputError(msg, source=source)
+    if any(v is None for r in rows for v in r):
+        ref = _uncached_formula(raw, ws.title, ws)
+        if ref is not None:
+            msg = (f"cell {ref} holds a formula whose result was never saved (the file was "
+                   "not written by Excel); open and save it in Excel, or paste values")
+            raise InputError(msg, source=source, row=int(re.sub(r"\D", "", ref)),
+                             field=re.sub(r"\d", "", ref))
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
     frame = pd.DataFrame(rows[1:], columns=header, dtype=object)
     filled = frame.map(lambda v: v is not None and bool(str(v).strip()))
@@ -190,15 +527,18 @@ def _points_from_table(df: pd.DataFrame, source: str, lon: str | None,
     lon_col = lon or next((cols[n] for n in LON_NAMES if n in cols), None)
     lat_col = lat or next((cols[n] for n in LAT_NAMES if n in cols), None)
     if lon_col is None or lat_col is None:
+        found = describe_columns(df.columns)
         msg = (f"no longitude/latitude columns; expected one of {', '.join(LON_NAMES)} and "
-               f"{', '.join(LAT_NAMES)}")
+               f"{', '.join(LAT_NAMES)}; {found}")
         raise InputError(msg, source=source, field="lon" if lon_col is None else "lat")
     index = df.index
     rows = (np.asarray(index, dtype=np.int64) if pd.api.types.is_integer_dtype(index.dtype)
             else np.arange(len(df))) + 2
     xy = {}
     for col in (lon_col, lat_col):
-        text = df[col].astype("string").str.strip()
+        text = df[col].astype("string").str.strip().map(
+            lambda v: unicodedata.normalize("NFKC", v) if isinstance(v, str) else v,
+            na_action="ignore").astype("string")
         num = pd.to_numeric(text, errors="coerce")
         bad = num.isna()
         if bad.any():
@@ -207,7 +547,7 @@ def _points_from_table(df: pd.DataFrame, source: str, lon: str | None,
             raise InputError(msg, source=source, row=int(rows[pos]), field=str(col))
         xy[col] = num.to_numpy(dtype=float)
     x, y = xy[lon_col], xy[lat_col]
-    bad = (np.abs(x) > 180) | (np.abs(y) > 90)
+    bad = ~np.isfinite(x) | ~np.isfinite(y) | (np.abs(x) > 180) | (np.abs(y) > 90)
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         msg = f"({x[pos]}, {y[pos]}) is not a longitude/latitude pair"

@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -37,7 +38,14 @@ import shapely
 from planning.data import crs as crs_mod
 from planning.data.checks import detect_gcj02_offset
 from planning.data.io import TABLE_SUFFIXES, _read_table
-from planning.data.model import Dataset, Field, Schema, replace_layers, validate
+from planning.data.model import (
+    Dataset,
+    Field,
+    Schema,
+    describe_columns,
+    replace_layers,
+    validate,
+)
 from planning.data.places import Gazetteer, locate_points
 from planning.errors import InputError
 
@@ -122,14 +130,14 @@ REASONS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Eligibility:
-    """Who counts as a client of community rehab (服务对象), as a policy profile states it.
+def _in_range(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (values >= bounds[0]) & (values <= bounds[1])
 
-    The criteria come from the chosen profile's ``eligibility`` block (see
-    :mod:`planning.rules.profile`); this module holds no policy numbers. Ranges are inclusive and
-    ``None`` means the criterion is not used. A row missing a value that a used criterion
-    needs is not counted as eligible.
+
+@dataclass(frozen=True)
+class Criteria:
+    """One set of client criteria, all of which must hold (ranges inclusive, ``None`` unused).
 
     Attributes
     ----------
@@ -139,39 +147,149 @@ class Eligibility:
     require_certificate : bool
         Whether a disability certificate (a grade) is required; otherwise an ungraded patient
         passes the grade criterion.
-    require_home : bool
-        Count only patients living at home (居家).
-    citation, quote : str
-        Document and clause, and the words of the document.
+    diagnosis : tuple of str
+        The ledger's ``diagnosis`` must contain one of these words (e.g. the six severe
+        disorders); empty: not used.
+    flags : tuple of str
+        Yes/no ledger columns that must be yes (e.g. ``assessed_suitable``).
+    label : str
+        What the criteria describe, for messages (e.g. ``持证三、四级精神残疾人``).
     """
 
     age: tuple[float, float] | None = None
     risk_level: tuple[float, float] | None = None
     disability_grade: tuple[float, float] | None = None
     require_certificate: bool = False
+    diagnosis: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    label: str = ""
+
+    def needs(self) -> tuple[str, ...]:
+        """Ledger columns these criteria read."""
+        crit = {"age": self.age, "risk_level": self.risk_level,
+                "disability_grade": (self.disability_grade if self.disability_grade is not None
+                                     or not self.require_certificate else True),
+                "diagnosis": self.diagnosis or None}
+        return (*(c for c, r in crit.items() if r is not None), *self.flags)
+
+    def masks(self, cols: Mapping[str, np.ndarray], n: int, *,
+              unknown: bool = False) -> dict[str, np.ndarray]:
+        """Pass mask per criterion; a missing value passes only if ``unknown`` is true.
+
+        ``cols`` maps ledger columns to arrays: numbers as floats (NaN when empty),
+        ``diagnosis`` as objects (None when empty), flags as floats 1/0/NaN.
+        """
+        def num(name: str) -> np.ndarray:
+            v = cols.get(name)
+            return np.full(n, np.nan) if v is None else np.asarray(v, dtype=float)
+
+        out: dict[str, np.ndarray] = {}
+        for name, bounds in (("age", self.age), ("risk_level", self.risk_level)):
+            if bounds is not None:
+                v = num(name)
+                out[name] = _in_range(v, bounds) | (np.isnan(v) & unknown)
+        grade = num("disability_grade")
+        if self.disability_grade is not None:
+            graded = _in_range(grade, self.disability_grade)
+            out["disability_grade"] = graded if self.require_certificate else (
+                graded | np.isnan(grade))
+        elif self.require_certificate:
+            out["disability_grade"] = ~np.isnan(grade)
+        if self.diagnosis:
+            raw = cols.get("diagnosis")
+            text = [None] * n if raw is None else list(raw)
+            out["diagnosis"] = np.array(
+                [unknown if not isinstance(t, str) or not t.strip()
+                 else any(w in t for w in self.diagnosis) for t in text], dtype=bool)
+        for flag in self.flags:
+            v = num(flag)
+            out[flag] = (v == 1) | (np.isnan(v) & unknown)
+        return out
+
+    def passes_columns(self, cols: Mapping[str, np.ndarray], n: int, *,
+                       unknown: bool = False) -> np.ndarray:
+        """Rows meeting every criterion (see :meth:`masks`)."""
+        ok = np.ones(n, dtype=bool)
+        for mask in self.masks(cols, n, unknown=unknown).values():
+            ok &= mask
+        return ok
+
+
+@dataclass(frozen=True)
+class Eligibility(Criteria):
+    """Who counts as a client of community rehab (服务对象), as a policy profile states it.
+
+    The criteria come from the chosen profile's ``eligibility`` block (see
+    :mod:`planning.rules.profile`); this module holds no policy numbers. The fields of
+    :class:`Criteria` apply to everyone; a row missing a value that a used criterion needs is
+    not counted as eligible.
+
+    Attributes
+    ----------
+    require_home : bool
+        Count only patients living at home (居家).
+    any_of : tuple of Criteria
+        Alternatives: at least one must hold (e.g. a certificate *or* one of six disorders).
+    conditions : tuple of (Criteria, Criteria)
+        ``(applies_to, require)``: rows meeting ``applies_to`` must also meet ``require``
+        (e.g. risk 0–2 for 严重精神障碍患者 only). A row whose group is unknown must meet it.
+    recorded : tuple of (key, zh, en)
+        Criteria of the document that a ledger cannot show (household registration, no serious
+        physical disease, a signed agreement …): listed, never checked.
+    citation, quote : str
+        Document and clause, and the words of the document.
+    """
+
     require_home: bool = True
+    any_of: tuple[Criteria, ...] = ()
+    conditions: tuple[tuple[Criteria, Criteria], ...] = ()
+    recorded: tuple[tuple[str, str, str], ...] = ()
     citation: str = ""
     quote: str = ""
 
-    def needs(self) -> tuple[str, ...]:
-        """Ledger columns this rule reads."""
-        crit = {"age": self.age, "risk_level": self.risk_level,
-                "disability_grade": self.disability_grade}
-        return tuple(c for c, r in crit.items() if r is not None)
+    def informed_by(self, present: set[str]) -> bool:
+        """Whether a ledger with columns ``present`` can inform the count.
 
-    def passes(self, age: np.ndarray, risk: np.ndarray, grade: np.ndarray) -> np.ndarray:
-        """Boolean mask of rows meeting every used criterion (NaN fails a used criterion)."""
-        ok = np.ones(len(age), dtype=bool)
-        if self.age is not None:
-            ok &= (age >= self.age[0]) & (age <= self.age[1])
-        if self.risk_level is not None:
-            ok &= (risk >= self.risk_level[0]) & (risk <= self.risk_level[1])
-        if self.disability_grade is not None:
-            graded = (grade >= self.disability_grade[0]) & (grade <= self.disability_grade[1])
-            ok &= graded if self.require_certificate else (graded | np.isnan(grade))
-        elif self.require_certificate:
-            ok &= ~np.isnan(grade)
+        Every column of the general criteria, and of at least one alternative, is needed.
+        """
+        if not set(Criteria.needs(self)) <= present:
+            return False
+        return not self.any_of or any(set(a.needs()) <= present for a in self.any_of)
+
+    def needs(self) -> tuple[str, ...]:
+        """Ledger columns this rule reads (general criteria and condition requirements)."""
+        cols = list(Criteria.needs(self))
+        for _when, req in self.conditions:
+            cols += [c for c in req.needs() if c not in cols]
+        return tuple(cols)
+
+    def exclusions(self, cols: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        """Pass mask per part: each general criterion, ``any_of`` and each condition."""
+        out = Criteria.masks(self, cols, n)
+        if self.any_of:
+            alt = np.zeros(n, dtype=bool)
+            for a in self.any_of:
+                alt |= a.passes_columns(cols, n)
+            out["any_of"] = alt
+        for i, (when, req) in enumerate(self.conditions):
+            applies = when.passes_columns(cols, n, unknown=True)
+            out[f"condition_{i + 1}"] = ~applies | req.passes_columns(cols, n)
+        return out
+
+    def passes_columns(self, cols: Mapping[str, np.ndarray], n: int, *,
+                       unknown: bool = False) -> np.ndarray:
+        """Rows meeting the whole rule."""
+        ok = np.ones(n, dtype=bool)
+        for mask in self.exclusions(cols, n).values():
+            ok &= mask
         return ok
+
+    def passes(self, age: np.ndarray, risk: np.ndarray, grade: np.ndarray,
+               diagnosis: np.ndarray | None = None) -> np.ndarray:
+        """Boolean mask of rows meeting the rule (NaN fails a used criterion)."""
+        cols = {"age": age, "risk_level": risk, "disability_grade": grade,
+                "diagnosis": diagnosis}
+        return self.passes_columns({k: v for k, v in cols.items() if v is not None}, len(age))
 
 
 @dataclass(frozen=True)
@@ -344,7 +462,8 @@ def _aggregate(clean: pd.DataFrame, unit: np.ndarray, units: gpd.GeoDataFrame,
     risk = c["risk_level"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     grade = c["disability_grade"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     if eligibility is not None:
-        ok = eligibility.passes(age, risk, grade)
+        diag = c["diagnosis"].astype(object).where(c["diagnosis"].notna(), None).to_numpy()
+        ok = eligibility.passes(age, risk, grade, diag)
         cols["eligible"] = ok & home if eligibility.require_home else ok
     else:
         cols["eligible"] = np.zeros(len(c), dtype=bool)  # reported as unknown below
@@ -369,7 +488,7 @@ def _aggregate(clean: pd.DataFrame, unit: np.ndarray, units: gpd.GeoDataFrame,
     unknown: list[str] = []
     if "served" not in present:
         unknown.append("patients_served")
-    if eligibility is None or not set(eligibility.needs()) <= present:
+    if eligibility is None or not eligibility.informed_by(present):
         unknown.append("eligible")
     if "status" not in present:
         unknown.append("hospital")
@@ -449,9 +568,8 @@ def summarise_ledger(
     frame = _canonical_headers(frame, source)
     present = {f.name for f in LEDGER_SCHEMA.fields if f.name in frame.columns}
     if not ({"lon", "lat"} <= present or {"township", "address"} & present):
-        found = ", ".join(map(str, frame.columns)) or "none"
         msg = ("no way to place patients in townships: expected 经度/纬度 (lon/lat), a "
-               f"街道/乡镇 (township) column or 住址 (address); found: {found}")
+               f"街道/乡镇 (township) column or 住址 (address); {describe_columns(frame.columns)}")
         raise InputError(msg, source=source, field="address")
     clean = _validate(_normalise_values(frame), source, rows)
     coverage = {f.name: float(clean[f.name].notna().mean()) if f.name in present else 0.0
@@ -659,33 +777,38 @@ def count_eligible(ledger_df: pd.DataFrame, criteria: Eligibility,
     InputError
         A needed column is missing or holds non-numbers (the message never echoes values).
     """
-    crit = {"age": criteria.age, "risk_level": criteria.risk_level,
-            "disability_grade": criteria.disability_grade}
-    needed = [c for c, r in crit.items() if r is not None] + ([by] if by else [])
+    needed = [c for c in Criteria.needs(criteria) if c != "diagnosis"] + ([by] if by else [])
     for col in needed:
         if col not in ledger_df.columns:
             msg = f"the ledger has no '{col}' column, needed by {criteria.citation}"
             raise InputError(msg, source="ledger", field=col)
     keys = ledger_df[by] if by else pd.Series("all", index=ledger_df.index)
-    out = pd.DataFrame({"total": 1}, index=ledger_df.index)
-    ok = pd.Series(True, index=ledger_df.index)
-    names = {"age": "excluded_age", "risk_level": "excluded_risk",
-             "disability_grade": "excluded_grade"}
-    for col, bounds in crit.items():
-        if bounds is None:
-            continue
+    cols: dict[str, np.ndarray] = {}
+    numeric = {"age", "risk_level", "disability_grade"} | {
+        f for c in (criteria, *criteria.any_of, *(x for pair in criteria.conditions
+                                                   for x in pair)) for f in c.flags}
+    for col in numeric & set(ledger_df.columns):
         raw = ledger_df[col]
+        if col not in ("age", "risk_level", "disability_grade"):
+            raw = raw.map(lambda v: {"是": 1, "否": 0, True: 1, False: 0}.get(v, v))
         vals = pd.to_numeric(raw, errors="coerce")
         bad = vals.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
         if bad.any():
             msg = (f"'{col}' is not a number in {int(bad.sum())} row(s), first at row "
                    f"{int(np.flatnonzero(bad.to_numpy())[0]) + 2}")
             raise InputError(msg, source="ledger", field=col)
-        passes = vals.between(*bounds)
-        if col == "disability_grade" and not criteria.require_certificate:
-            passes = passes | vals.isna()
-        out[names[col]] = (~passes).astype(int)
-        ok &= passes
+        cols[col] = vals.to_numpy(dtype=float, na_value=np.nan)
+    if "diagnosis" in ledger_df.columns:
+        diag = ledger_df["diagnosis"]
+        cols["diagnosis"] = diag.astype(object).where(diag.notna(), None).to_numpy()
+    n = len(ledger_df)
+    out = pd.DataFrame({"total": 1}, index=ledger_df.index)
+    names = {"age": "excluded_age", "risk_level": "excluded_risk",
+             "disability_grade": "excluded_grade"}
+    ok = np.ones(n, dtype=bool)
+    for part, mask in criteria.exclusions(cols, n).items():
+        out[names.get(part, f"excluded_{part}")] = (~mask).astype(int)
+        ok &= mask
     out["eligible"] = ok.astype(int)
     counts = out.groupby(keys.rename(by or "group"), dropna=False).sum()
     return counts[["total", "eligible", *[c for c in counts if c.startswith("excluded_")]]]

@@ -24,6 +24,8 @@ Canonical tables (all geometries in EPSG:4326):
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -51,8 +53,19 @@ FACILITY_KINDS: dict[str, str] = {
     "psychiatric_hospital": "精神专科医院",
     "general_hospital": "综合医院",
     "township_health_centre": "乡镇卫生院/社区卫生服务中心",
-    "rehab_centre": "县级精康中心",
+    "rehab_centre": "精神障碍社区康复服务中心",
+    "guidance_centre": "精神障碍社区康复服务指导中心",
+    "assessment_centre": "精神障碍综合服务评估中心",
+    "training_base": "社区康复服务培训基地",
+    "compulsory_treatment_zone": "强制医疗专区",
+    "mental_health_room": "心理健康工作室",
+    "chronic_disease_hospital": "慢性病医院",
 }
+#: Older or alternative Chinese names accepted for a facility kind.
+KIND_ALIASES: dict[str, str] = {"县级精康中心": "rehab_centre", "精康中心": "rehab_centre",
+                                "指导中心": "guidance_centre", "评估中心": "assessment_centre"}
+#: Hospital ownership (公立/民营).
+OWNERSHIP: dict[str, str] = {"public": "公立", "private": "民营"}
 
 #: The six basic rehabilitation services of Beijing 2018 §二(三)13.
 SERVICES: dict[str, str] = {
@@ -136,6 +149,8 @@ UNIT_SCHEMA = Schema(
               aliases=("接受社区康复人数",), label_zh="接受社区康复人数"),
         Field("eligible", "int", minimum=0, maximum=1e6, aliases=("符合条件人数",),
               label_zh="符合驿站服务条件人数"),
+        Field("purchased_service", "bool", aliases=("购买服务", "委托社会组织开展康复"),
+              label_zh="通过购买服务委托社会组织开展康复"),
     ),
     _POLY,
 )
@@ -171,6 +186,19 @@ FACILITY_SCHEMA = Schema(
         Field("opening_year", "int", minimum=1900, maximum=2100, aliases=("开办年份", "建成年份"),
               label_zh="开办年份"),
         Field("barrier_free", "bool", aliases=("无障碍设施",), label_zh="无障碍设施"),
+        Field("ownership", "enum", choices=tuple(OWNERSHIP), aliases=("所有制", "公立/民营"),
+              label_zh="公立/民营"),
+        Field("grade", "int", minimum=1, maximum=3, aliases=("医院等级", "等级"),
+              label_zh="医院等级(1–3级)"),
+        Field("psychiatric_ward", "bool", aliases=("精神科住院病区",), label_zh="精神科住院病区"),
+        Field("psychiatric_clinic", "bool", aliases=("精神(心理)科门诊", "精神科门诊"),
+              label_zh="精神(心理)科门诊"),
+        Field("staff_qualified", "int", minimum=0, maximum=10000,
+              aliases=("持证或岗前培训人数",), label_zh="持证或经岗前培训的服务人员数"),
+        Field("max_risk_level", "int", minimum=0, maximum=5, aliases=("接收最高危险性等级",),
+              label_zh="接收对象最高危险性等级"),
+        Field("max_stay_days", "int", minimum=0, maximum=3650, aliases=("最长托养天数",),
+              label_zh="最长托养天数"),
     ),
     ("Point",),
 )
@@ -179,6 +207,66 @@ SCHEMAS: dict[str, Schema] = {s.name: s for s in (DISTRICT_SCHEMA, UNIT_SCHEMA, 
 
 _TRUE = {"true", "1", "yes", "y", "是", "有", "t"}
 _FALSE = {"false", "0", "no", "n", "否", "无", "f"}
+
+
+_DIGIT_RUN = re.compile(r"\d{4,}")
+_DATE_LIKE = re.compile(r"^\d{1,4}[-/.年]\d{1,2}([-/.月]\d{1,2})?")
+
+
+def header_like(name: object) -> bool:
+    """Tell whether ``name`` looks like a column header rather than a cell value.
+
+    Values that became column names (a file saved without its header row) are long, hold runs of
+    digits (ids, phone numbers, house numbers), dates or numbers; headers do not.
+
+    Parameters
+    ----------
+    name : object
+        A column name as read.
+
+    Returns
+    -------
+    bool
+    """
+    text = unicodedata.normalize("NFKC", str(name)).strip()
+    if not text or len(text) > 24 or "@" in text:
+        return False
+    if _DIGIT_RUN.search(text) or _DATE_LIKE.match(text):
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return True
+    return False
+
+
+def describe_columns(columns: Iterable[object], *, limit: int = 30) -> str:
+    """Describe the columns found for an error message without echoing cell values.
+
+    If any name looks like a value (see :func:`header_like`), the header row is probably
+    missing and no name is shown at all: the first data row must never reach a message.
+
+    Parameters
+    ----------
+    columns : iterable
+        Column names as read (``geometry`` is skipped).
+    limit : int
+        At most this many names are listed.
+
+    Returns
+    -------
+    str
+        A clause such as ``"found: 名称, 类型"``.
+    """
+    names = [str(c) for c in columns if str(c) != "geometry"]
+    if not names:
+        return "found no columns"
+    if not all(header_like(n) for n in names):
+        return (f"found {len(names)} column(s) whose names look like data values (not shown): "
+                "is the header row missing? Put one header row above the records")
+    shown = ", ".join(names[:limit])
+    more = f" … (+{len(names) - limit} more)" if len(names) > limit else ""
+    return f"found: {shown}{more}"
 
 
 def _row_numbers(data: pd.DataFrame, *, spreadsheet: bool) -> np.ndarray:
@@ -220,10 +308,37 @@ def _rename_aliases(df: pd.DataFrame, schema: Schema, source: str) -> pd.DataFra
     return df.rename(columns=mapping)
 
 
+#: Characters never meant to be in a name or an id: C0/C1 controls (NUL included), zero-width
+#: spaces and joiners, word joiner, BOM, soft hyphen.
+INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f"
+                       "\u2060-\u2064\ufeff]")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+
+
+def normalise_text(value: object) -> object:
+    """Return text in NFKC form (full-width ``Ｆ００１`` → ``F001``) without invisible characters.
+
+    Parameters
+    ----------
+    value : object
+        A cell; anything but a string is returned unchanged.
+
+    Returns
+    -------
+    object
+    """
+    if not isinstance(value, str):
+        return value
+    return INVISIBLE.sub("", unicodedata.normalize("NFKC", value)).strip()
+
+
 def _coerce(
     df: pd.DataFrame, f: Field, source: str, *, rows: np.ndarray
 ) -> pd.Series:
     s = df[f.name]
+    if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+        s = s.map(normalise_text, na_action="ignore")
     missing = s.isna() | (s.astype("string").str.strip() == "")
 
     def fail(pos: int, why: str) -> InputError:
@@ -240,7 +355,14 @@ def _coerce(
         out = s.astype("string").str.strip()
         out[missing.to_numpy()] = pd.NA
     elif f.kind in ("int", "float"):
-        text = s.astype("string").str.strip().str.replace(",", "", regex=False)
+        text = s.astype("string").str.strip()
+        comma = text.str.fullmatch(_DECIMAL_COMMA.pattern).fillna(False).astype(bool)
+        if comma.any():
+            raise fail(int(np.flatnonzero(comma.to_numpy())[0]),
+                       "a comma inside a number is ambiguous (decimal comma or thousands?); "
+                       "write 80.5 or 805")
+        thousands = text.str.fullmatch(_THOUSANDS.pattern).fillna(False).astype(bool)
+        text = text.where(~thousands, text.str.replace(",", "", regex=False))
         num = pd.to_numeric(text, errors="coerce").astype("Float64")
         # Plain floats with NaN for the checks: comparisons on nullable NA would give NA.
         vals = num.to_numpy(dtype=float, na_value=np.nan)
@@ -280,7 +402,10 @@ def _coerce(
     elif f.kind == "enum":
         zh_to_code = {}
         if f.name == "kind":
-            zh_to_code = {v: k for k, v in FACILITY_KINDS.items()}
+            zh_to_code = {**KIND_ALIASES, **{v: k for k, v in FACILITY_KINDS.items()}}
+        elif f.name == "ownership":
+            zh_to_code = {"公立": "public", "公办": "public", "民营": "private",
+                          "私立": "private", "民办": "private"}
         elif f.name == "zone":
             zh_to_code = {v: k for k, v in ZONES.items()}
         text = s.astype("string").str.strip()
@@ -406,8 +531,7 @@ def validate(
             f"'{n}'" + (f" ({schema.field(n).label_zh})" if schema.field(n).label_zh else "")
             for n in missing_cols
         )
-        found = ", ".join(map(str, [c for c in df.columns if c != "geometry"])) or "none"
-        msg = f"missing required column(s) {hint}; found: {found}"
+        msg = f"missing required column(s) {hint}; {describe_columns(df.columns)}"
         raise InputError(msg, source=source, field=missing_cols[0])
     if len(df) == 0:
         msg = f"the file has no rows; expected {schema.name}"
@@ -555,6 +679,51 @@ def units_of_points(
     return pd.DataFrame({c: joined[c].astype("string").reindex(points.index) for c in columns})
 
 
+#: How far (degrees, ~50 km) a township or facility may lie outside the districts' extent.
+EXTENT_MARGIN_DEG = 0.5
+
+
+def check_extent(layer: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
+                 source: str = "data") -> None:
+    """Refuse features far outside the districts' extent: a wrong CRS, datum or city.
+
+    Points in Paris or Shanghai in a Beijing dataset, UTM zone 50 data labelled zone 51
+    (shifted ~600 km east) or swapped coordinates all land hundreds of kilometres from the
+    district boundaries. The check is coarse (bounding box plus :data:`EXTENT_MARGIN_DEG`);
+    finer cross-layer consistency is :mod:`planning.data.consistency`'s.
+
+    Parameters
+    ----------
+    layer : geopandas.GeoDataFrame
+        Validated townships or facilities (EPSG:4326).
+    districts : geopandas.GeoDataFrame
+        Validated districts (EPSG:4326).
+    source : str
+        File name of ``layer`` for messages.
+
+    Raises
+    ------
+    InputError
+        Naming the first feature outside and the geometry field.
+    """
+    if len(layer) == 0 or len(districts) == 0:
+        return
+    minx, miny, maxx, maxy = districts.total_bounds
+    m = EXTENT_MARGIN_DEG
+    b = shapely.bounds(np.asarray(layer.geometry.values))
+    far = (b[:, 2] < minx - m) | (b[:, 0] > maxx + m) | (b[:, 3] < miny - m) | (b[:, 1] > maxy + m)
+    if far.any():
+        pos = int(np.flatnonzero(far)[0])
+        cx, cy = (b[pos, 0] + b[pos, 2]) / 2, (b[pos, 1] + b[pos, 3]) / 2
+        dx = max(minx - cx, cx - maxx, 0.0) * 111 * np.cos(np.radians(cy))
+        dy = max(miny - cy, cy - maxy, 0.0) * 111
+        msg = (f"{int(far.sum())} of {len(layer)} features lie far outside the districts "
+               f"(this one about {np.hypot(dx, dy):,.0f} km away, at {cx:.3f}, {cy:.3f}): "
+               "wrong coordinate system (e.g. UTM zone), swapped coordinates, or data of "
+               "another city?")
+        raise InputError(msg, source=source, row=pos, field="geometry")
+
+
 def make_dataset(
     name: str,
     districts: gpd.GeoDataFrame,
@@ -567,17 +736,18 @@ def make_dataset(
     Cross-table checks: every township names a known district; facility townships are filled by
     a spatial join where missing.
     """
-    districts = validate(districts, DISTRICT_SCHEMA, source=meta.pop("districts_source",
-                                                                    "districts"))
-    units = validate(units, UNIT_SCHEMA, source=meta.pop("units_source", "units"))
-    facilities = validate(facilities, FACILITY_SCHEMA,
-                          source=meta.pop("facilities_source", "facilities"))
+    names = {k: meta.pop(f"{k}_source", k) for k in ("districts", "units", "facilities")}
+    districts = validate(districts, DISTRICT_SCHEMA, source=names["districts"])
+    units = validate(units, UNIT_SCHEMA, source=names["units"])
+    facilities = validate(facilities, FACILITY_SCHEMA, source=names["facilities"])
     unknown = ~units["district"].isin(districts["name"])
     if unknown.any():
         pos = int(np.flatnonzero(unknown.to_numpy())[0])
         msg = (f"district {units['district'].iloc[pos]!r} is not in the districts layer "
                f"({', '.join(districts['name'])})")
         raise InputError(msg, source="units", row=pos, field="district")
+    for label, layer in (("units", units), ("facilities", facilities)):
+        check_extent(layer, districts, source=names[label])
     zone_of = dict(zip(districts["name"], districts["zone"], strict=True))
     units = units.copy()
     units["zone"] = units["zone"].fillna(units["district"].map(zone_of).astype("string"))
