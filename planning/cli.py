@@ -27,6 +27,13 @@ DataOpt = Annotated[
 ]
 DatumOpt = Annotated[str, typer.Option(help="Coordinates of the files: wgs84, gcj02 or bd09.")]
 DistrictOpt = Annotated[str | None, typer.Option(help="Restrict to one district (by name).")]
+MappingOpt = Annotated[
+    Path | None,
+    typer.Option("--mapping", help="Import mapping (YAML saved by the Data page): column names, "
+                 "fixed values, category -> kind, datum per file, dataset name and sources."),
+]
+RepairOpt = Annotated[bool, typer.Option("--repair", help="Make invalid polygons valid (keep "
+                                          "their polygonal parts) and report what changed.")]
 LangOpt = Annotated[str, typer.Option(help="Language of labels: zh or en.")]
 
 
@@ -47,8 +54,30 @@ def _find(folder: Path, stem: str) -> Path:
     raise InputError(msg, source=str(folder))
 
 
-def load(data: Path | None, datum: str) -> Dataset:
-    """The dataset from ``--data`` or the Beijing demo."""
+def load(data: Path | None, datum: str, *, mapping: Path | None = None,
+         repair: bool = False) -> Dataset:
+    """Return the dataset from ``--data`` (through ``--mapping``) or the Beijing demo.
+
+    With a mapping or ``--repair`` the import's statements (datum conversions with their shift,
+    ignored rows, repairs) and cross-layer warnings are printed to stderr.
+    """
+    if mapping is not None or repair:
+        from planning.data.mapping import import_files, load_mapping
+
+        spec = load_mapping(mapping) if mapping is not None else None
+        folder = data if data is not None else (mapping.parent if mapping else Path("."))
+        named = {k for k, v in (spec.layers.items() if spec else []) if v.file}
+        files = {k: _find(folder, k) for k in ("districts", "units", "facilities")
+                 if k not in named}
+        result = import_files(files, spec, name=folder.name, datum=datum, repair=repair,
+                              folder=folder)
+        for line in result.describe("en"):
+            typer.echo(f"import: {line}", err=True)
+        for issue in result.issues:
+            typer.secho(f"{issue.level}: {issue}", err=True, fg=typer.colors.YELLOW)
+        if any(i.level == "error" for i in result.issues):
+            raise InputError(str(next(i for i in result.issues if i.level == "error")))
+        return result.dataset
     if data is None:
         from planning.demo import beijing_demo
 
@@ -64,10 +93,35 @@ def _fail_input(exc: InputError) -> None:
     raise typer.Exit(2)
 
 
+def _identity(ds: Dataset, district: str | None, year: int | None) -> None:
+    """Print what the numbers below describe: dataset, date, sources, synthetic parts, scope."""
+    scope = district or "all districts"
+    typer.echo(f"dataset: {ds.name}" + (f" ({ds.data_date})" if ds.data_date else "")
+               + f"; scope: {scope}" + (f"; milestone {year}" if year else ""))
+    for line in ds.sources:
+        typer.echo(f"  source: {line}")
+    if ds.synthetic:
+        typer.echo(f"  SYNTHETIC: {', '.join(ds.synthetic)}")
+
+
+def _scope(ds: Dataset, district: str | None) -> Dataset:
+    """Return the dataset restricted to ``district`` (unknown names are an input error)."""
+    if district is None:
+        return ds
+    names = ds.district_names()
+    if district not in names:
+        msg = f"unknown district {district!r}; expected one of {', '.join(names)}"
+        raise InputError(msg, field="district")
+    return ds.subset([district])
+
+
 @app.command()
 def check(
     data: DataOpt = None,
     datum: DatumOpt = "wgs84",
+    mapping: MappingOpt = None,
+    repair: RepairOpt = False,
+    district: DistrictOpt = None,
     profile: Annotated[str, typer.Option(help="Profile name (see --list) or path to a YAML.")]
     = "beijing-2018",
     year: Annotated[int | None, typer.Option(help="Milestone year (default: every milestone).")]
@@ -86,11 +140,13 @@ def check(
             typer.echo(name)
         return
     try:
-        ds = load(data, datum)
+        ds = load(data, datum, mapping=mapping, repair=repair)
         prof = rules.load_profile(profile)
+        _scope(ds, district)
+        findings = rules.evaluate_scope(ds, prof, district=district, year=year)
     except InputError as exc:
         _fail_input(exc)
-    findings = rules.evaluate(ds, prof, year=year)
+    _identity(ds, district, year)
     summary = rules.summarise(findings)
     for _, r in summary.by_rule.iterrows():
         mark = "FAIL" if r["fail"] else ("n/a " if r["not_assessable"] else "ok  ")
@@ -100,7 +156,7 @@ def check(
     n_fail = int((findings["status"] == "fail").sum())
     typer.echo(f"{n_fail} failing findings in {len(findings)}")
     if out is not None:
-        _write_findings(findings, prof, ds, out)
+        _write_findings(findings, prof, _scope(ds, district), out)
         typer.echo(f"wrote {out}")
     if fail_on_findings and n_fail:
         raise typer.Exit(1)
@@ -134,6 +190,8 @@ def _write_findings(findings, prof, ds: Dataset, out: Path) -> None:
 def suggest(
     data: DataOpt = None,
     datum: DatumOpt = "wgs84",
+    mapping: MappingOpt = None,
+    repair: RepairOpt = False,
     district: DistrictOpt = None,
     model: Annotated[str, typer.Option(help="township_cover, mclp, pmedian, lscp or "
                                        "cap_pmedian")] = "township_cover",
@@ -157,9 +215,8 @@ def suggest(
     from planning.siting.plan import SitingOptions, suggest_sites
 
     try:
-        ds = load(data, datum)
-        if district:
-            ds = ds.subset([district])
+        ds = _scope(load(data, datum, mapping=mapping, repair=repair), district)
+        _identity(ds, district, year)
         net = None
         if network is not None:
             from planning.access import network as netmod
@@ -200,22 +257,31 @@ def export(
     out: Annotated[Path, typer.Argument(help="Output directory (created if missing).")],
     data: DataOpt = None,
     datum: DatumOpt = "wgs84",
+    mapping: MappingOpt = None,
+    repair: RepairOpt = False,
     district: DistrictOpt = None,
     lang: LangOpt = "zh",
+    profile: Annotated[str, typer.Option(help="Profile name or YAML path (findings).")]
+    = "beijing-2018",
+    year: Annotated[int | None, typer.Option(help="Milestone year (findings).")] = None,
     formats: Annotated[str, typer.Option(help="Comma list of html,png,pdf,gpkg,brief")]
     = "html,png,pdf,gpkg",
 ) -> None:
     """Export the coverage map (HTML/PNG/PDF), a GeoPackage and district briefs."""
+    from planning import rules
     from planning.publish import report
 
     try:
-        ds = load(data, datum)
+        full = load(data, datum, mapping=mapping, repair=repair)
+        ds = _scope(full, district)  # every export holds only the chosen district
+        findings = rules.evaluate_scope(full, rules.load_profile(profile), district=district,
+                                        year=year)
     except InputError as exc:
         _fail_input(exc)
+    _identity(ds, district, year)
     out.mkdir(parents=True, exist_ok=True)
     wanted = {f.strip() for f in formats.split(",") if f.strip()}
     stem = f"coverage_{district}" if district else "coverage"
-    findings = _findings_or_none(ds)
     steps = sorted(wanted)
     with typer.progressbar(steps, label="exporting") as bar:
         for fmt in bar:
@@ -235,14 +301,6 @@ def export(
                 typer.secho(f"unknown format {fmt!r}", fg=typer.colors.RED, err=True)
                 raise typer.Exit(2)
     typer.echo(f"wrote {', '.join(steps)} to {out}")
-
-
-def _findings_or_none(ds: Dataset):
-    try:
-        from planning import rules
-    except ImportError:  # pragma: no cover
-        return None
-    return rules.evaluate(ds, rules.load_profile("beijing-2018"))
 
 
 @app.command()
