@@ -435,6 +435,73 @@ def pseudonymise(ids: pd.Series, salt: bytes | str | None = None) -> np.ndarray:
                      for v in norm.to_numpy(dtype=object)], dtype=object)
 
 
+# --- plausibility -----------------------------------------------------------------------
+_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})")
+_ID18 = re.compile(r"^\d{17}[\dX]$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def id_checksum_ok(text: str) -> bool:
+    """Tell whether an 18-character resident id number (身份证号) has a valid check digit.
+
+    Parameters
+    ----------
+    text : str
+        17 digits and a check character (digit or ``X``), GB 11643-1999.
+
+    Returns
+    -------
+    bool
+    """
+    t = text.strip().upper()
+    if not _ID18.match(t):
+        return False
+    total = sum(int(d) * w for d, w in zip(t[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == t[17]
+
+
+def _row_list(rows: np.ndarray, limit: int = 10) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:limit])
+    return shown + (f" … (+{len(rows) - limit})" if len(rows) > limit else "")
+
+
+def _id_warnings(frame: pd.DataFrame, rows: np.ndarray) -> list[str]:
+    """Warn (rows only, never values) about resident id numbers with a wrong check digit."""
+    out = []
+    cols = [c for c in frame.columns if c == "patient_id" or "身份证" in str(c)]
+    for col in cols:
+        text = frame[col].astype("string").str.strip().str.upper()
+        shaped = text.str.fullmatch(_ID18.pattern).fillna(False).to_numpy(dtype=bool)
+        if shaped.sum() < max(1, 0.5 * text.notna().sum()):
+            continue  # not a column of resident id numbers
+        bad = shaped & ~text.map(id_checksum_ok, na_action="ignore").fillna(
+            False).to_numpy(dtype=bool)
+        if bad.any():
+            out.append(f"{int(bad.sum())} id number(s) in column '{col}' fail the 身份证号 check "
+                       f"digit (rows {_row_list(rows[bad])}); check them for typing errors")
+    return out
+
+
+def _check_visit_dates(clean: pd.DataFrame, rows: np.ndarray, source: str,
+                       today: pd.Timestamp) -> None:
+    """Refuse impossible (2024-13-45) and future visit dates, naming the row (not the value)."""
+    dates = clean["visit_dates"]
+    for pos in np.flatnonzero(dates.notna().to_numpy()):
+        for y, mo, d in _DATE.findall(str(dates.iloc[pos])):
+            try:
+                when = pd.Timestamp(int(y), int(mo), int(d))
+            except ValueError:
+                msg = ("a visit date is not a real date (value withheld: patient data); "
+                       "write dates as YYYY-MM-DD")
+                raise InputError(msg, source=source, row=int(rows[pos]),
+                                 field="visit_dates") from None
+            if when > today:
+                msg = (f"a visit date lies in the future (after {today.date()}; value "
+                       "withheld: patient data); only visits that took place count")
+                raise InputError(msg, source=source, row=int(rows[pos]), field="visit_dates")
+
+
 # --- aggregation -------------------------------------------------------------------------
 def _visit_counts(clean: pd.DataFrame) -> pd.Series:
     visits = clean["visits"].astype("Float64")
@@ -572,6 +639,8 @@ def summarise_ledger(
                f"街道/乡镇 (township) column or 住址 (address); {describe_columns(frame.columns)}")
         raise InputError(msg, source=source, field="address")
     clean = _validate(_normalise_values(frame), source, rows)
+    if "visit_dates" in present:
+        _check_visit_dates(clean, rows, source, pd.Timestamp.today().normalize())
     coverage = {f.name: float(clean[f.name].notna().mean()) if f.name in present else 0.0
                 for f in LEDGER_SCHEMA.fields}
 
@@ -637,6 +706,13 @@ def summarise_ledger(
         located_by[col] = int((found >= 0).sum())
 
     not_placed = todo & (unit < 0)
+    if todo.any() and not_placed.all():
+        why = pd.Series(reason[todo]).value_counts().index[0]
+        msg = (f"none of the {int(todo.sum())} patients could be placed in a township of this "
+               f"boundary layer (most: {REASONS[why]}); is the ledger from another city, or "
+               "are its coordinates in another datum? Nothing was counted")
+        raise InputError(msg, source=source, field="township")
+    warnings.extend(_id_warnings(clean, rows))
     unmatched = tuple(zip(rows[not_placed].tolist(),
                           [REASONS[r] for r in reason[not_placed]], strict=True))
     aggregates = _aggregate(clean, np.where(todo, unit, -1), units, present, eligibility,
