@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from planning.rules.metrics import (
     METRICS,
     Context,
     Metric,
+    where_mask,
 )
 from planning.rules.profile import (
     Profile,
@@ -132,21 +133,85 @@ def _check_extra(extra: Mapping[str, Any] | None, profile: Profile) -> dict[str,
     return out
 
 
+def _compare(measured: np.ndarray, threshold: np.ndarray, op: str,
+             lower: np.ndarray) -> np.ndarray:
+    """``pass`` / ``fail`` / ``not_assessable`` per row."""
+    known = ~np.isnan(measured) & ~np.isnan(threshold)
+    ok = np.zeros(len(measured), dtype=bool)
+    ok[known] = _OPS[op](measured[known], threshold[known])
+    status = np.where(known, np.where(ok, "pass", "fail"), "not_assessable")
+    # A sum/max over partly missing values is a lower bound: it can prove ">=" but not refute it.
+    lower = lower & known
+    upward = op in (">=", ">")
+    unsure = lower & ((~ok & upward) | (ok & (not upward)))
+    return np.where(unsure, "not_assessable", status)
+
+
+def _where_text(where: Mapping[str, Any]) -> str:
+    parts = []
+    for k, v in where.items():
+        parts.append(f"{k} {v[0]:g}–{v[1]:g}" if isinstance(v, tuple) else f"{k}={v}")
+    return ", ".join(parts)
+
+
+def _measure(ds: Dataset, rule: Rule, extra: Mapping[str, float],
+             ents: pd.DataFrame) -> pd.DataFrame:
+    res = METRICS[rule.metric].fn(Context(ds, extra, rule.level), rule, ents)
+    return res if "entity_id" in res.columns else ents.drop(columns="key").join(res, how="inner")
+
+
+def _alternatives(ds: Dataset, rule: Rule, extra: Mapping[str, float],
+                  ents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(some alternative passes, all alternatives fail, their descriptions) per entity."""
+    any_pass = np.zeros(len(ents), dtype=bool)
+    all_fail = np.ones(len(ents), dtype=bool)
+    texts = []
+    for alt in rule.any_of[1:]:
+        sub = replace(rule, metric=alt.metric, params=alt.params, any_of=())
+        res = _measure(ds, sub, extra, ents)
+        st = _compare(res["measured"].to_numpy(dtype=float),
+                      np.full(len(res), alt.threshold), alt.op,
+                      res["lower_bound"].to_numpy(dtype=bool))
+        any_pass |= st == "pass"
+        all_fail &= st == "fail"
+        texts.append(alt.label or f"{alt.metric} {alt.op} {alt.threshold:g}")
+    return any_pass, all_fail, texts
+
+
 def _evaluate_rule(ds: Dataset, rule: Rule, extra: Mapping[str, float],
                    year: int | None) -> pd.DataFrame:
     ents = _entities(ds, rule)
+    empty_why = None
+    if rule.districts:
+        ents = ents[ents["district"].isin(rule.districts)]
+        empty_why = f"district {'/'.join(rule.districts)} is not in the dataset"
+    unsure = pd.Series(False, index=ents.index)
+    if rule.applies_to and len(ents):
+        meets, unknown = where_mask(ds.facilities.loc[ents.index], rule.applies_to)
+        keep = meets | unknown
+        ents, unsure = ents[keep], (unknown & ~meets)[keep]
+        empty_why = empty_why or (f"no {'/'.join(rule.kinds)} with "
+                                  f"{_where_text(rule.applies_to)}")
     if ents.empty:
         what = "/".join(rule.kinds) if rule.kinds else rule.level
         out = pd.DataFrame({"entity_id": ["—"], "entity_type": [rule.scope], "entity_name": [""],
                             "district": [pd.NA], "zone": [pd.NA], "measured": [np.nan],
-                            "reason": [f"no {what} in the dataset"], "lower_bound": [False]})
+                            "reason": [empty_why or f"no {what} in the dataset"],
+                            "lower_bound": [False]})
+        alt = None
     else:
-        res = METRICS[rule.metric].fn(Context(ds, extra, rule.level), rule, ents)
-        out = res if "entity_id" in res.columns else ents.drop(columns="key").join(res,
-                                                                                   how="inner")
+        out = _measure(ds, rule, extra, ents)
+        alt = _alternatives(ds, rule, extra, ents) if len(rule.any_of) > 1 else None
+        if unsure.any() and "threshold" not in out.columns:
+            out.loc[unsure[unsure].index, "measured"] = np.nan
+            out.loc[unsure[unsure].index, "reason"] = (
+                f"unknown whether the rule applies: it covers {_where_text(rule.applies_to)}")
     out = out.reset_index(drop=True)
     if rule.zones:
-        out = out[out["zone"].isna() | out["zone"].isin(rule.zones)].reset_index(drop=True)
+        keep = (out["zone"].isna() | out["zone"].isin(rule.zones)).to_numpy()
+        out = out[keep].reset_index(drop=True)
+        if alt is not None:
+            alt = (alt[0][keep], alt[1][keep], alt[2])
         out["reason"] = out["reason"].where(out["zone"].notna(), "functional zone unknown; the "
                                             f"rule applies in {', '.join(rule.zones)}")
     frames = []
@@ -165,23 +230,32 @@ def _evaluate_rule(ds: Dataset, rule: Rule, extra: Mapping[str, float],
                 f["threshold"] = threshold
         f["milestone"] = milestone
         frames.append(f)
+    n_out = len(out)
     f = pd.concat(frames, ignore_index=True)
-    m = f["measured"].to_numpy(dtype=float)
-    t = pd.to_numeric(f["threshold"], errors="coerce").to_numpy(dtype=float)
-    known = ~np.isnan(m) & ~np.isnan(t)
-    ok = np.zeros(len(f), dtype=bool)
-    ok[known] = _OPS[rule.op](m[known], t[known])
-    status = np.where(known, np.where(ok, "pass", "fail"), "not_assessable")
-    # A sum/max over partly missing values is a lower bound: it can prove ">=" but not refute it.
-    lower = f["lower_bound"].to_numpy(dtype=bool) & known
-    upward = rule.op in (">=", ">")
-    unsure = lower & ((~ok & upward) | (ok & (not upward)))
-    status = np.where(unsure, "not_assessable", status)
+    lower = f["lower_bound"].to_numpy(dtype=bool)
+    status = _compare(f["measured"].to_numpy(dtype=float),
+                      pd.to_numeric(f["threshold"], errors="coerce").to_numpy(dtype=float),
+                      rule.op, lower)
+    if alt is not None:
+        reps = len(f) // max(n_out, 1)
+        any_pass, all_fail, texts = (np.tile(alt[0], reps), np.tile(alt[1], reps), alt[2])
+        main_fail = status == "fail"
+        status = np.where(any_pass, "pass", np.where(main_fail & all_fail, "fail",
+                                                     np.where(status == "pass", "pass",
+                                                              "not_assessable")))
+        alt_words = " or ".join(texts)
+        extra_reason = np.where(status == "fail", f"and not met otherwise: {alt_words}",
+                                np.where(status == "not_assessable",
+                                         f"alternative unknown or unmet: {alt_words}", None))
+        base = f["reason"].astype(object)
+        f["reason"] = [(f"{b}; {e}" if isinstance(b, str) else e) if isinstance(e, str) else b
+                       for b, e in zip(base, extra_reason, strict=True)]
+        lower = lower & (status != "pass")
     f["status"] = status
     f["reason"] = f["reason"].where((status != "pass") | lower, None)
     f["rule_id"], f["op"] = rule.id, rule.op
     f["title_zh"], f["title_en"] = rule.title_zh, rule.title_en
-    f["document"] = f"{rule.document.key} 《{rule.document.title}》"
+    f["document"] = (f"{rule.document.cite or rule.document.key} 《{rule.document.title}》")
     f["clause"] = rule.citation
     return f
 
