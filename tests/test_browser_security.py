@@ -58,14 +58,16 @@ def secure_server(tmp_path_factory):
     port = _free_port()
     log = tmp / "server.log"
     env = {**os.environ, "JINGKANG_SERVE": "1", "JINGKANG_USERS": str(users),
-           "JINGKANG_CACHE_DIR": str(cache), "JINGKANG_LOGIN_LOCK_S": str(LOCK_S),
+           "JINGKANG_CACHE_DIR": str(cache), "JINGKANG_DATA_DIR": str(tmp / "data"),
+           "JINGKANG_LOGIN_LOCK_S": str(LOCK_S),
            "JINGKANG_LOGIN_MAX_FAILURES": str(MAX_FAILURES),
            "JINGKANG_LOGIN_MAX_FAILURES_PER_ADDRESS": "1000"}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
              "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -118,6 +120,11 @@ def _login(page, url, user, password, path=""):
     page.get_by_label("用户名 User").fill(user)
     page.get_by_label("密码 Password").fill(password)
     page.get_by_role("button", name="登录 Log in").click()
+    _settled(page)
+
+
+def _nav(page, label):
+    page.locator("[data-testid='stSidebarNav'] a", has_text=label).first.click()
     _settled(page)
 
 
@@ -175,8 +182,7 @@ def test_viewer_upload_and_save_are_refused_and_logged(page, secure_server):
         timeout=60_000)
     assert page.locator("[data-testid='stFileUploaderDropzoneInput']").count() == 0
     # the siting page: a viewer may run a plan, but saving it is refused
-    page.locator("[data-testid='stSidebarNav'] a", has_text="选址").first.click()
-    _settled(page)
+    _nav(page, "选址")
     page.get_by_role("button", name="运行").click()
     _settled(page)
     page.get_by_role("button", name="保存情景").wait_for(timeout=120_000)
@@ -185,8 +191,7 @@ def test_viewer_upload_and_save_are_refused_and_logged(page, secure_server):
     page.locator("[data-testid='stAlertContentError']", has_text="保存情景").wait_for(
         timeout=60_000)
     assert page.get_by_text("已保存").count() == 0
-    page.locator("[data-testid='stSidebarNav'] a", has_text="情景").first.click()
-    _settled(page)
+    _nav(page, "情景")
     page.get_by_text("尚无").first.wait_for(timeout=60_000)  # nothing was saved
     refused = {(e["action"], e["outcome"]) for e in secure_server.audit()
                if e["actor"] == "li"}
@@ -212,16 +217,22 @@ def test_two_sessions_never_see_each_others_uploads(browser, secure_server, demo
         page = context.new_page()
         _login(page, url, user, PASSWORDS[user], path="数据_Data")
         _logged_in(page, user)
-        page.locator("[data-testid='stFileUploaderDropzoneInput']").nth(2).set_input_files(
-            str(files[user]))
+        page.get_by_role("heading", name="数据").first.wait_for(timeout=60_000)
+        uploader = page.locator("[data-testid='stFileUploader']").filter(
+            has=page.get_by_text("设施", exact=True))
+        uploader.wait_for(timeout=60_000)
+        uploader.locator("input[type='file']").set_input_files(str(files[user]))
         _settled(page)
+        try:
+            page.locator("[data-testid='stAlertContentSuccess']").first.wait_for(timeout=60_000)
+        finally:
+            page.screenshot(path=str(tmp_path / f"upload_{user}.png"), full_page=True)
         page.get_by_role("button", name="使用这些数据").click()
         _settled(page)
         page.get_by_text("已替换当前数据").wait_for(timeout=60_000)
         pages[user] = page
     for user, page in pages.items():
-        page.goto(url)
-        _settled(page)
+        _nav(page, "总览")  # in-app navigation keeps the session (a reload would start anew)
         metric = page.locator("[data-testid='stMetric']", has_text="康复驿站数")
         metric.wait_for(timeout=90_000)
         assert metric.locator("[data-testid='stMetricValue']").inner_text() == str(counts[user])
@@ -252,8 +263,7 @@ def test_no_secret_in_responses_frames_or_logs_after_login(browser, secure_serve
     page.locator("[data-testid='stAlertContentError']", has_text="用户名或密码错误").wait_for()
     _login(page, secure_server.url, user, password)
     _logged_in(page, user)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="导出").first.click()
-    _settled(page)
+    _nav(page, "导出")
     page.get_by_role("button", name="退出登录").click()
     _settled(page)
     _login_form(page)  # logged out: back to the form

@@ -45,7 +45,8 @@ class Clock:
 
 
 @pytest.fixture
-def settings(tmp_path) -> Settings:
+def settings(tmp_path, monkeypatch) -> Settings:
+    monkeypatch.setenv("JINGKANG_DATA_DIR", str(tmp_path / "data"))  # the workspace's database
     return replace(Settings(), cache_dir=tmp_path / "cache", login_max_failures=3,
                    login_max_failures_per_address=5, login_lock_s=60.0, session_idle_s=900.0)
 
@@ -395,3 +396,13 @@ def test_serve_refuses_without_a_users_file(tmp_path, users, capsys, monkeypatch
     assert "refusing to serve" in capsys.readouterr().err
     cmd = serve.streamlit_command(address="0.0.0.0", port=9999)
     assert cmd[cmd.index("--server.address") + 1] == "0.0.0.0"
+
+
+def test_refusals_reach_the_workspace_audit_log(settings):
+    from planning import workspace as wsp
+
+    with pytest.raises(PermissionDenied):
+        actions.save_scenario(VIEWER, {}, "plan-b", 1, settings=settings)
+    log = wsp.Workspace.open(url=wsp.database_url(settings)).audit_log()
+    rows = log[(log["actor"] == "li") & (log["action"] == "save_scenario")]
+    assert list(rows["outcome"]) == ["refused"] and list(rows["target"]) == ["plan-b"]

@@ -94,18 +94,27 @@ def audit(actor: Actor | str, action: str, target: str, *, outcome: str, detail:
     return entry
 
 
+# One workspace handle (a connection pool, no per-user state) per database URL, like the app's
+# own cached handle; opened on the first event that needs it.
+_WORKSPACES: dict[str, object] = {}
+
+
 def _to_workspace(actor: Actor, entry: dict, settings: Settings) -> None:
-    """Forward to ``planning.workspace.record`` if the workspace package provides it."""
+    """Also write the event to the workspace's audit log (module ``record`` hook or the store)."""
     try:
         import planning.workspace as workspace
-    except ImportError:  # pragma: no cover - the package exists; its store may not
-        return
-    record = getattr(workspace, "record", None)
-    if not callable(record):
+    except ImportError:  # pragma: no cover - the package is part of the project
         return
     kwargs = {"outcome": entry["outcome"], "detail": entry["detail"]}
     try:
-        if "settings" in inspect.signature(record).parameters:
+        record = getattr(workspace, "record", None)
+        if not callable(record):
+            url = workspace.database_url(settings)
+            with _WRITE_LOCK:
+                if url not in _WORKSPACES:
+                    _WORKSPACES[url] = workspace.Workspace.open(url=url)
+            record = _WORKSPACES[url].record
+        elif "settings" in inspect.signature(record).parameters:
             kwargs["settings"] = settings
         record(actor, entry["action"], entry["target"], **kwargs)
     except Exception as exc:  # the file above already holds the event
