@@ -560,3 +560,34 @@ def test_unknown_project_names_the_ones_there(ws):
     with pytest.raises(InputError, match="exists already"):
         ws.create_project("北京", actor=ANNA)
     assert ws.create_project("北京", actor=ANNA, exist_ok=True).name == "北京"
+
+
+def test_progress_sheet_in_the_workbook(tmp_path, demo):
+    import io
+
+    import openpyxl
+
+    from planning.publish.workbook import progress_sheet
+
+    ws = Workspace.open(url=f"sqlite:///{tmp_path / 'w.sqlite'}")
+    ws.create_project("p", actor=ANNA)
+    save_dataset(ws, "p", demo, actor=ANNA)
+    base = demo.units.set_index("unit_id")[["patients", "patients_served"]]
+    pr.import_ledger(ws, "p", base, report_date=dt.date(2020, 12, 31), actor=ANNA)
+    table = pr.progress_table(ws, "p", "beijing-2018")
+    wb = openpyxl.Workbook()
+    progress_sheet(wb, table)
+    buf = io.BytesIO()
+    wb.save(buf)
+    sheet = openpyxl.load_workbook(io.BytesIO(buf.getvalue()))["progress"]
+    rows = list(sheet.iter_rows(values_only=True))
+    head = next(i for i, r in enumerate(rows) if r[0] == "报告日期")
+    assert "2020年目标" in rows[head] and "2025年目标" in rows[head]
+    body = rows[head + 2:]
+    assert len(body) == len(table)
+    city = next(r for r in body if r[1] == pr.CITY and r[3] == "Home patients receiving "
+                "community rehab")
+    rate = base["patients_served"].sum() / base["patients"].sum()
+    assert city[4] == pytest.approx(rate)
+    assert city[0] == "2020-12-31"
+    ws.close()

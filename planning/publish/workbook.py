@@ -2,7 +2,8 @@
 
 Headers are bilingual: Chinese in the first header row, English in the second. Every table has
 frozen header rows and an autofilter; failing rows are tinted red and not-assessable rows grey.
-Text cells that start with ``=`` are written as text, never as formulas.
+Text cells that start with ``=``, ``+``, ``-`` or ``@`` are written as text (quote-prefixed),
+never as formulas; control characters Excel refuses are dropped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -24,7 +26,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from planning.rules import load_profile, summarise
 from planning.rules.profile import Profile
 
-__all__ = ["compliance_workbook", "sheet_name"]
+__all__ = ["compliance_workbook", "progress_sheet", "sheet_name"]
 
 #: (column, 中文, English) of a rule sheet's table.
 RULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -57,6 +59,7 @@ STATUS_ZH = {"pass": "达标 pass", "fail": "未达标 fail",
 _FILL = {"fail": PatternFill("solid", fgColor="F8D7DA"),
          "not_assessable": PatternFill("solid", fgColor="E9ECEF")}
 _HEAD = PatternFill("solid", fgColor="DDE7F0")
+_FORMULA_START = ("=", "+", "-", "@")
 _BAD_CHARS = re.compile(r"[\[\]:*?/\\']")
 
 
@@ -81,13 +84,16 @@ def _cell_value(value: Any) -> Any:
         return None if not np.isfinite(value) else float(value)
     if isinstance(value, np.integer):
         return int(value)
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters Excel refuses
     return value
 
 
 def _write(ws: Worksheet, row: int, col: int, value: Any) -> None:
     cell = ws.cell(row=row, column=col, value=_cell_value(value))
-    if isinstance(cell.value, str) and cell.value.startswith("="):
+    if isinstance(cell.value, str) and cell.value[:1] in _FORMULA_START:
         cell.data_type = "s"  # user text, never a formula
+        cell.quotePrefix = True  # and Excel keeps it text when the cell is edited
 
 
 def _table(ws: Worksheet, top: int, frame: pd.DataFrame,
@@ -119,7 +125,7 @@ def _table(ws: Worksheet, top: int, frame: pd.DataFrame,
 def _banner(ws: Worksheet, lines: Sequence[tuple[str, bool]]) -> int:
     """Write heading lines; return the first free row after a blank line."""
     for r, (text, bold) in enumerate(lines, start=1):
-        cell = ws.cell(row=r, column=1, value=text)
+        cell = ws.cell(row=r, column=1, value=_cell_value(text))
         cell.font = Font(bold=bold, size=12 if r == 1 else 11,
                          color="B00020" if text.startswith("⚠") else None)
         cell.alignment = Alignment(wrap_text=False)
@@ -197,3 +203,41 @@ def compliance_workbook_bytes(findings: pd.DataFrame, profile: Profile | str | P
     compliance_workbook(findings, profile, buf, dataset_name=dataset_name,
                         synthetic_note=synthetic_note)
     return buf.getvalue()
+
+
+def progress_sheet(wb: Workbook, progress: pd.DataFrame, *,
+                   title: str = "progress") -> Worksheet:
+    """Add a sheet of milestone indicators over time (from ``planning.workspace.progress_table``).
+
+    Parameters
+    ----------
+    wb : openpyxl.Workbook
+        The workbook to add the sheet to (e.g. one made by :func:`compliance_workbook`, reopened).
+    progress : pandas.DataFrame
+        Tidy rows ``report_date, area, indicator, label_zh, label_en, value, suppressed,
+        target_<year>…, met_<year>…``, already suppressed for publication.
+    title : str
+        Sheet name (keyword-only).
+
+    Returns
+    -------
+    Worksheet
+        The new sheet: a bilingual header, one row per date × area × indicator.
+    """
+    years = [c.removeprefix("target_") for c in progress.columns if c.startswith("target_")]
+    columns = (("report_date", "报告日期", "Reporting date"), ("area", "地区", "Area"),
+               ("label_zh", "指标", "Indicator (zh)"), ("label_en", "指标（英文）", "Indicator"),
+               ("value", "实测值", "Measured"),
+               *((f"target_{y}", f"{y}年目标", f"Target {y}") for y in years),
+               *((f"met_{y}", f"{y}年是否达标", f"Met {y}") for y in years),
+               ("suppressed", "小数值已隐藏", "Small count hidden"))
+    frame = progress.copy()
+    frame["report_date"] = frame["report_date"].astype(str)
+    for col in [c for c in frame.columns if c.startswith("met_")] + ["suppressed"]:
+        frame[col] = frame[col].map(lambda v: None if v is None or v is pd.NA
+                                    else ("是 yes" if bool(v) else "否 no"))
+    ws = wb.create_sheet(sheet_name(title, wb.sheetnames))
+    top = _banner(ws, [("指标进展 Progress over time", True),
+                       (f"生成日期 Generated: {date.today().isoformat()}", False)])
+    _table(ws, top, frame, columns)
+    return ws
