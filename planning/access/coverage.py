@@ -16,10 +16,141 @@ import numpy as np
 import pandas as pd
 
 from planning import access
+from planning.access.matrix import TravelTimeMatrix, fill_flagged, straight_line_matrix
+from planning.access.network import snap
 from planning.data.crs import WGS84, metric_crs
 from planning.data.grid import grid_points
 from planning.data.model import Dataset
+from planning.errors import InputError
 from planning.settings import DEFAULT, Settings
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkFit:
+    """How well a street network covers the demand points and stations it is asked to route.
+
+    Attributes
+    ----------
+    demand_share
+        Share of residents (demand weight) on points within ``max_snap_m`` of a network node.
+    station_share
+        Share of stations within ``max_snap_m``.
+    max_snap_m
+        The snapping tolerance, metres.
+    townships
+        Per township: ``unit_id``, ``name``, ``share_snapped`` (residents), ``median_snap_m``;
+        only townships with some point off the network, worst first.
+    stations
+        Stations off the network: ``facility_id``, ``name``, ``snap_m``.
+    action
+        ``"network"`` (everything snapped), ``"fallback_per_point"`` (points off the network
+        use straight-line times) or ``"refused"``.
+    """
+
+    demand_share: float
+    station_share: float
+    max_snap_m: float
+    townships: pd.DataFrame
+    stations: pd.DataFrame
+    action: str
+
+    @property
+    def ok(self) -> bool:
+        """Return whether every point snapped within the tolerance."""
+        return self.action == "network"
+
+    def describe(self, lang: str = "en", *, n: int = 3) -> str:
+        """Return a sentence: coverage shares and the worst townships with their distance.
+
+        Parameters
+        ----------
+        lang
+            ``"zh"`` or ``"en"``.
+        n
+            Townships named at most.
+        """
+        worst = self.townships.head(n)
+        zh = lang == "zh"
+        sep = "、" if zh else ", "
+        names = sep.join(f"{r['name']} ({r['median_snap_m'] / 1000:,.1f} km)"
+                         for _, r in worst.iterrows())
+        more = len(self.townships) - len(worst)
+        if more > 0:
+            names += f" … (+{more})"
+        if zh:
+            head = (f"路网只覆盖 {self.demand_share:.0%} 的居民点、{self.station_share:.0%} 的驿站"
+                    f"（吸附距离 ≤ {self.max_snap_m:,.0f} 米）")
+            tail = {"network": "。", "fallback_per_point": "；路网外的点改用直线距离估算。",
+                    "refused": "；路网与研究区不匹配，拒绝计算。"}[self.action]
+            return head + (f"；最远的街乡：{names}" if names else "") + tail
+        head = (f"the street network reaches {self.demand_share:.0%} of residents and "
+                f"{self.station_share:.0%} of stations within {self.max_snap_m:,.0f} m")
+        tail = {"network": ".",
+                "fallback_per_point": "; points off the network use straight-line estimates.",
+                "refused": "; the network does not cover this area, so it is not used."}[
+                    self.action]
+        return head + (f"; farthest townships: {names}" if names else "") + tail
+
+
+def network_fit(
+    network: object,
+    demand: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    *,
+    max_snap_m: float = 500.0,
+    min_share: float = 0.5,
+) -> NetworkFit:
+    """Measure how many demand points and stations snap to ``network`` within ``max_snap_m``.
+
+    Parameters
+    ----------
+    network
+        A :class:`~planning.access.network.RoutingNetwork`.
+    demand
+        Demand points with ``unit_id`` and ``population``.
+    stations
+        Station points with ``facility_id`` and ``name``.
+    units
+        Townships (for names).
+    max_snap_m
+        Snapping tolerance, metres.
+    min_share
+        Below this share of residents (or with no station) on the network, the network is
+        refused rather than patched point by point.
+
+    Returns
+    -------
+    NetworkFit
+    """
+    _, d_snap = snap(network, demand, label="demand")
+    _, s_snap = snap(network, stations, label="stations")
+    w = demand["population"].to_numpy(dtype=float)
+    on = d_snap <= max_snap_m
+    total = w.sum()
+    d_share = float(w[on].sum() / total) if total > 0 else float(on.mean() if len(on) else 0)
+    s_on = s_snap <= max_snap_m
+    s_share = float(s_on.mean()) if len(s_on) else 0.0
+    tab = pd.DataFrame({"unit_id": demand["unit_id"].astype(str).to_numpy(), "w": w,
+                        "won": np.where(on, w, 0.0), "snap": d_snap, "off": ~on})
+    g = tab.groupby("unit_id").agg(w=("w", "sum"), won=("won", "sum"),
+                                   median_snap_m=("snap", "median"), off=("off", "sum"))
+    g = g[g["off"] > 0]
+    g["share_snapped"] = g["won"] / g["w"].where(g["w"] > 0)
+    names = units.assign(unit_id=units["unit_id"].astype(str)).set_index("unit_id")["name"]
+    g["name"] = g.index.map(names)
+    towns = (g.reset_index()[["unit_id", "name", "share_snapped", "median_snap_m"]]
+             .sort_values(["share_snapped", "median_snap_m"], ascending=[True, False])
+             .reset_index(drop=True))
+    off = stations.loc[~s_on, ["facility_id", "name"]].assign(snap_m=s_snap[~s_on])
+    if d_share < min_share or s_share == 0:
+        action = "refused"
+    elif on.all() and s_on.all():
+        action = "network"
+    else:
+        action = "fallback_per_point"
+    return NetworkFit(d_share, s_share, float(max_snap_m), towns,
+                      off.reset_index(drop=True), action)
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,12 +164,17 @@ class AccessSummary:
         ``mean_minutes`` (population-weighted to the nearest station), ``access_2sfca`` and
         ``access_e2sfca`` (station places per 10,000 residents, capacity = staff × the
         profile's clients per worker; empty when the profile sets no ratio).
+        ``mean_minutes`` is NaN (never infinite) where no resident reaches a station or the
+        township has no demand point; ``no_data_reason`` says why. ``time_source`` is
+        ``network``, ``straight_line_fallback`` or ``mixed`` (some points off the network).
     catchments
         Isochrone polygons per station (network) or fallback circles, with ``minutes``.
     method
         ``"network"`` or ``"straight_line_fallback"``.
     threshold_min, mode
         The parameters used.
+    fit
+        How well the network covered the points (``None`` without a network).
     """
 
     townships: gpd.GeoDataFrame
@@ -46,6 +182,7 @@ class AccessSummary:
     method: str
     threshold_min: float
     mode: str
+    fit: NetworkFit | None = None
 
     def catchment_geojson(self, minutes: float) -> str | None:
         """The area within ``minutes`` of any station, dissolved, as GeoJSON (``None`` if none)."""
@@ -98,6 +235,8 @@ def township_access(
     catchment_min: float = 30.0,
     clients_per_staff: float | None = None,
     settings: Settings = DEFAULT,
+    demand: gpd.GeoDataFrame | None = None,
+    max_snap_m: float = 500.0,
 ) -> AccessSummary:
     """Share of residents within ``threshold_min`` of a station, mean time and 2SFCA per township.
 
@@ -117,19 +256,43 @@ def township_access(
         rather than guess a ratio.
     settings
         Speeds and detour factor of the fallback.
+    demand
+        Demand points (``unit_id``, ``population``), e.g. a real population grid from
+        :func:`planning.data.population.aggregate_population`; default: residents spread evenly
+        over a ``grid_m`` grid inside each township.
+    max_snap_m
+        Points farther than this from the network use straight-line times (see
+        :func:`network_fit`).
+
+    Raises
+    ------
+    InputError
+        The network reaches under half of the residents or no station: it does not cover the
+        area (the message names the farthest townships and their distance).
     """
     stations = dataset.stations()
-    grid = population_grid(dataset.units, grid_m=grid_m)
+    if demand is None:
+        grid = population_grid(dataset.units, grid_m=grid_m)
+    else:
+        keep = demand["unit_id"].astype(str).isin(dataset.units["unit_id"].astype(str))
+        grid = demand.loc[keep, ["unit_id", "population", demand.geometry.name]].reset_index(
+            drop=True)
     units = dataset.units.copy()
     if stations.empty:
         units["share_within"] = 0.0
-        units["mean_minutes"] = np.inf
+        units["mean_minutes"] = np.nan
+        units["no_data_reason"] = "no station"
         units["access_2sfca"] = 0.0
         units["access_e2sfca"] = 0.0
+        units["time_source"] = "none"
         empty = gpd.GeoDataFrame({"station_id": [], "minutes": []}, geometry=[], crs=WGS84)
         return AccessSummary(units, empty, "none", threshold_min, mode)
-    ttm = access.travel_times(grid, stations, network=network, mode=mode,
-                              supply_id="facility_id", settings=settings)
+    fit = None
+    if network is not None:
+        fit = network_fit(network, grid, stations, dataset.units, max_snap_m=max_snap_m)
+        if fit.action == "refused":
+            raise InputError(fit.describe("en"), source="network", field="coverage")
+    ttm = _times(grid, stations, network, mode, max_snap_m, settings)
     grid_tab = pd.DataFrame({"population": grid["population"].to_numpy(),
                              "township": grid["unit_id"].to_numpy()})
     share = access.coverage_share(ttm, grid_tab, minutes=threshold_min, by="township")
@@ -140,6 +303,8 @@ def township_access(
                         "wt": np.where(finite, w * nearest, 0.0)})
     g = tab.groupby("township")[["w", "wt"]].sum()
     mean_minutes = g["wt"] / g["w"].where(g["w"] > 0)
+    flagged = pd.Series(np.asarray(ttm.demand_flagged, dtype=bool)).groupby(
+        grid_tab["township"].to_numpy()).mean()
     if clients_per_staff is None:
         a2 = a3 = pd.DataFrame({"access": pd.Series(dtype=float)})
     else:
@@ -153,6 +318,14 @@ def township_access(
     units["mean_minutes"] = units["unit_id"].map(mean_minutes).astype(float)
     units["access_2sfca"] = units["unit_id"].map(a2["access"]).astype(float)
     units["access_e2sfca"] = units["unit_id"].map(a3["access"]).astype(float)
+    has_points = units["unit_id"].isin(set(grid_tab["township"]))
+    units["no_data_reason"] = pd.Series(pd.NA, index=units.index, dtype="string")
+    units.loc[~has_points, "no_data_reason"] = "no demand point"
+    units.loc[has_points & units["mean_minutes"].isna(), "no_data_reason"] = "no station reached"
+    off = units["unit_id"].map(flagged).astype(float)
+    units["time_source"] = np.where(
+        network is None, "straight_line_fallback",
+        np.where(off >= 1.0, "straight_line_fallback", np.where(off > 0, "mixed", "network")))
     minutes = sorted({5.0, 10.0, 15.0, float(threshold_min)})
     if network is None:
         catchments = _fallback_circles(stations, minutes, mode, settings)
@@ -160,4 +333,17 @@ def township_access(
         catchments = access.isochrones(network, stations, minutes=minutes,
                                        station_id="facility_id")
         catchments["method"] = "network"
-    return AccessSummary(units, catchments, ttm.method, float(threshold_min), mode)
+    return AccessSummary(units, catchments, ttm.method, float(threshold_min), mode, fit)
+
+
+def _times(grid: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, network: object, mode: str,
+           max_snap_m: float, settings: Settings) -> TravelTimeMatrix:
+    """Network times with straight-line times for points off the network (or all, without)."""
+    ttm = access.travel_times(grid, stations, network=network, mode=mode,
+                              supply_id="facility_id", max_snap_m=max_snap_m,
+                              settings=settings)
+    if network is None or not (ttm.demand_flagged.any() or ttm.supply_flagged.any()):
+        return ttm
+    line = straight_line_matrix(grid, stations, mode=mode, supply_id="facility_id",
+                                settings=settings)
+    return fill_flagged(ttm, line)

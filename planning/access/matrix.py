@@ -17,6 +17,7 @@ Everything here is a pure function of its arguments, so the app can wrap calls i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -600,3 +601,31 @@ def access_index(
     out = frame.groupby(by, sort=True)[["population", "weighted"]].sum()
     out["access"] = out["weighted"] / out["population"].where(out["population"] > 0)
     return out[["population", "access"]]
+
+
+def fill_flagged(times: TravelTimeMatrix, fallback: TravelTimeMatrix) -> TravelTimeMatrix:
+    """Use ``fallback`` times for the rows and columns of points the network did not reach.
+
+    Parameters
+    ----------
+    times
+        A network matrix whose flagged points (farther than ``max_snap_m`` from the network)
+        hold ``inf``.
+    fallback
+        A matrix of the same shape for the same points, e.g. :func:`straight_line_matrix`.
+
+    Returns
+    -------
+    TravelTimeMatrix
+        A new matrix: network times where both ends snapped, ``fallback`` times elsewhere.
+        The ``*_flagged`` arrays are kept, so callers can still say which points fell back.
+    """
+    if times.shape != fallback.shape:
+        msg = f"fallback has shape {fallback.shape} but the matrix has {times.shape}"
+        raise InputError(msg, field="fallback")
+    use = times.demand_flagged[:, None] | times.supply_flagged[None, :]
+    if not use.any():
+        return times
+    values = np.where(use, fallback.values, times.values).astype(np.float32)
+    values.setflags(write=False)
+    return dataclasses.replace(times, values=values)
