@@ -46,12 +46,84 @@ def _setup() -> None:
 
 
 def _find(folder: Path, stem: str) -> Path:
-    for suffix in (".gpkg", ".geojson", ".json", ".zip", ".shp", ".csv", ".xlsx"):
-        p = folder / f"{stem}{suffix}"
-        if p.exists():
-            return p
+    if not folder.is_dir():
+        msg = "not a folder (or it does not exist)"
+        raise InputError(msg, source=str(folder), field="--data")
+    found = [folder / f"{stem}{suffix}"
+             for suffix in (".gpkg", ".geojson", ".json", ".zip", ".shp", ".csv", ".xlsx")
+             if (folder / f"{stem}{suffix}").exists()]
+    if len(found) > 1:
+        msg = (f"several {stem} files ({', '.join(p.name for p in found)}); keep one of them "
+               "in the folder so it is clear which one to read")
+        raise InputError(msg, source=str(folder), field=stem)
+    if found:
+        return found[0]
     msg = f"no {stem}.* file (gpkg/geojson/zip/shp/csv/xlsx) in {folder}"
     raise InputError(msg, source=str(folder))
+
+
+OUT_SUFFIXES = {"check": (".xlsx", ".csv", ".gpkg"), "suggest": (".gpkg", ".csv")}
+EXPORT_FORMATS = ("html", "png", "pdf", "gpkg", "brief")
+
+
+def _out_file(out: Path | None, command: str) -> Path | None:
+    """Check ``--out`` before any work: a known suffix; its folder is created if missing."""
+    if out is None:
+        return None
+    allowed = OUT_SUFFIXES[command]
+    if out.suffix.lower() not in allowed:
+        msg = f"unsupported output {out.suffix or '(none)'}; use {', '.join(allowed)}"
+        raise InputError(msg, source=str(out), field="--out")
+    if out.is_dir():
+        msg = "is a folder; give a file name"
+        raise InputError(msg, source=str(out), field="--out")
+    _make_folder(out.parent)
+    return out
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"cannot create the output folder: {exc.strerror or exc}"
+        raise InputError(msg, source=str(folder), field="--out") from exc
+
+
+def _formats(formats: str) -> list[str]:
+    """The export formats asked for, all checked before anything is written."""
+    wanted = sorted({f.strip().lower() for f in formats.split(",") if f.strip()})
+    unknown = [f for f in wanted if f not in EXPORT_FORMATS]
+    if unknown or not wanted:
+        msg = (f"unknown format(s) {', '.join(unknown) or '(none)'}; choose from "
+               f"{', '.join(EXPORT_FORMATS)}")
+        raise InputError(msg, field="--formats")
+    return wanted
+
+
+def _check_year(prof: object, year: int | None) -> None:
+    """Refuse a ``--year`` the profile has no milestone for (names the milestones)."""
+    if year is None:
+        return
+    if hasattr(prof, "check_year"):  # the profile knows its valid years
+        prof.check_year(year)
+        return
+    milestones = tuple(getattr(prof, "milestones", ()) or ())
+    if milestones and year not in milestones:
+        msg = (f"year {year} is not a milestone of profile {getattr(prof, 'name', '')!r}; "
+               f"milestones: {', '.join(map(str, milestones))}")
+        raise InputError(msg, source=getattr(prof, "source", None), field="--year")
+
+
+def _safe_csv(frame: object) -> object:
+    """Text cells starting with ``= + - @`` get a leading ``'`` so no spreadsheet runs them."""
+    import pandas as pd
+
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or isinstance(out[col].dtype, pd.StringDtype):
+            out[col] = out[col].map(
+                lambda v: "'" + v if isinstance(v, str) and v[:1] in "=+-@\t\r" else v)
+    return out
 
 
 def load(data: Path | None, datum: str, *, mapping: Path | None = None,
@@ -110,7 +182,10 @@ def _scope(ds: Dataset, district: str | None) -> Dataset:
         return ds
     names = ds.district_names()
     if district not in names:
-        msg = f"unknown district {district!r}; expected one of {', '.join(names)}"
+        close = [n for n in names if district and (district in n or n in district)]
+        hint = (f"did you mean {', '.join(repr(n) for n in close)}? Give the full name" if close
+                else f"expected one of {', '.join(names)}")
+        msg = f"unknown district {district!r}; {hint}"
         raise InputError(msg, field="district")
     return ds.subset([district])
 
@@ -140,8 +215,10 @@ def check(
             typer.echo(name)
         return
     try:
+        out = _out_file(out, "check")
         ds = load(data, datum, mapping=mapping, repair=repair)
         prof = rules.load_profile(profile)
+        _check_year(prof, year)
         _scope(ds, district)
         findings = rules.evaluate_scope(ds, prof, district=district, year=year)
     except InputError as exc:
@@ -156,7 +233,10 @@ def check(
     n_fail = int((findings["status"] == "fail").sum())
     typer.echo(f"{n_fail} failing findings in {len(findings)}")
     if out is not None:
-        _write_findings(findings, prof, _scope(ds, district), out)
+        try:
+            _write_findings(findings, prof, _scope(ds, district), out)
+        except OSError as exc:
+            _fail_input(InputError(f"cannot write: {exc.strerror or exc}", source=str(out)))
         typer.echo(f"wrote {out}")
     if fail_on_findings and n_fail:
         raise typer.Exit(1)
@@ -177,7 +257,7 @@ def _write_findings(findings, prof, ds: Dataset, out: Path) -> None:
         workbook.compliance_workbook(findings, prof, out, dataset_name=ds.name,
                                      synthetic_note=note)
     elif suffix == ".csv":
-        findings.to_csv(out, index=False, encoding="utf-8-sig")
+        _safe_csv(findings).to_csv(out, index=False, encoding="utf-8-sig")
     elif suffix == ".gpkg":
         report.export_gpkg(ds, out, findings=findings)
     else:
@@ -215,7 +295,10 @@ def suggest(
     from planning.siting.plan import SitingOptions, suggest_sites
 
     try:
+        out = _out_file(out, "suggest")
         ds = _scope(load(data, datum, mapping=mapping, repair=repair), district)
+        prof = load_profile(profile)
+        _check_year(prof, year)
         _identity(ds, district, year)
         net = None
         if network is not None:
@@ -225,7 +308,7 @@ def suggest(
         with typer.progressbar(length=1, label="solving") as bar:
             options = SitingOptions(model=model, p=p, threshold_min=threshold, mode=mode,
                                     weight=weight, time_limit=time_limit, year=year)
-            plan = suggest_sites(ds, options, profile=load_profile(profile), network=net)
+            plan = suggest_sites(ds, options, profile=prof, network=net)
             bar.update(1)
     except InputError as exc:
         _fail_input(exc)
@@ -241,8 +324,8 @@ def suggest(
     typer.echo(plan.kpis.to_string())
     if out is not None:
         if out.suffix.lower() == ".csv":
-            plan.sites.drop(columns="geometry").assign(
-                lon=plan.sites.geometry.x, lat=plan.sites.geometry.y).to_csv(out, index=False)
+            _safe_csv(plan.sites.drop(columns="geometry").assign(
+                lon=plan.sites.geometry.x, lat=plan.sites.geometry.y)).to_csv(out, index=False)
         else:
             from planning.data.io import write_gpkg
 
@@ -272,17 +355,17 @@ def export(
     from planning.publish import report
 
     try:
+        steps = _formats(formats)
         full = load(data, datum, mapping=mapping, repair=repair)
         ds = _scope(full, district)  # every export holds only the chosen district
-        findings = rules.evaluate_scope(full, rules.load_profile(profile), district=district,
-                                        year=year)
+        prof = rules.load_profile(profile)
+        _check_year(prof, year)
+        findings = rules.evaluate_scope(full, prof, district=district, year=year)
+        _make_folder(out)
     except InputError as exc:
         _fail_input(exc)
     _identity(ds, district, year)
-    out.mkdir(parents=True, exist_ok=True)
-    wanted = {f.strip() for f in formats.split(",") if f.strip()}
     stem = f"coverage_{district}" if district else "coverage"
-    steps = sorted(wanted)
     with typer.progressbar(steps, label="exporting") as bar:
         for fmt in bar:
             if fmt == "html":

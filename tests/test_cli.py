@@ -73,3 +73,58 @@ def test_suggest_infeasible_exits_1():
                               "--p", "1"])
     assert res.exit_code == 1
     assert "total capacity" in res.output
+
+
+# --- bad input on the command line: clear errors (exit 2), nothing half-written ------------
+def test_partial_district_lists_the_matches():
+    res = runner.invoke(app, ["suggest", "--district", "东城"])
+    assert res.exit_code == 2, res.output
+    assert "did you mean '东城区'" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["check", "--district", "火星区"])
+    assert res.exit_code == 2 and "expected one of" in res.output
+
+
+def test_out_into_a_missing_folder_is_created(tmp_path):
+    out = tmp_path / "new" / "deeper" / "findings.csv"
+    res = runner.invoke(app, ["check", "--district", "东城区", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.exists() and out.stat().st_size > 0
+
+
+def test_bad_out_suffix_is_refused_before_any_work(tmp_path):
+    res = runner.invoke(app, ["check", "--out", str(tmp_path / "x.docx")])
+    assert res.exit_code == 2 and "unsupported output .docx" in res.output
+    assert not (tmp_path / "x.docx").exists()
+
+
+def test_unknown_export_format_writes_nothing(tmp_path):
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["export", str(out), "--formats", "html,png,pdf,gpkg,brief,xlsx"])
+    assert res.exit_code == 2 and "xlsx" in res.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_year_outside_the_profile_is_an_input_error():
+    res = runner.invoke(app, ["check", "--year", "1999"])
+    assert res.exit_code == 2, res.output
+    assert "1999" in res.output and "Traceback" not in res.output
+
+
+def test_two_candidate_files_for_one_layer_are_refused(tmp_path):
+    for name in ("districts.gpkg", "districts.geojson", "units.geojson", "facilities.csv"):
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+    res = runner.invoke(app, ["check", "--data", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "districts.gpkg" in res.output and "districts.geojson" in res.output
+
+
+def test_csv_cells_never_become_formulas():
+    import pandas as pd
+
+    from planning.cli import _safe_csv
+
+    frame = pd.DataFrame({"name": ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "ok"],
+                          "n": [1, 2, 3, 4, 5]})
+    out = _safe_csv(frame)
+    assert out["name"].tolist() == ["'=HYPERLINK(\"x\")", "'+1", "'-2+3", "'@SUM(A1)", "ok"]
+    assert out["n"].tolist() == [1, 2, 3, 4, 5]
