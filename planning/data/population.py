@@ -273,9 +273,12 @@ def with_population(units: gpd.GeoDataFrame, result: PopulationResult, *,
         From :func:`aggregate_population`.
     overwrite
         Replace populations already present; by default only missing ones are filled.
+        Townships no point fell in get ``<NA>`` (no data), never 0.
     """
     out = units.copy()
-    new = out["unit_id"].astype(str).map(result.by_unit).round().astype("Int64")
+    # A township no point fell in has no data from this layer (outside the grid): <NA>, not 0.
+    got = result.by_unit.where(result.by_unit > 0)
+    new = out["unit_id"].astype(str).map(got).round().astype("Int64")
     if overwrite or "population" not in out.columns:
         out["population"] = new
     else:
