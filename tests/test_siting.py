@@ -104,7 +104,7 @@ def single_source_cover(cost, w, q, caps, s, radius):
             for a, j in enumerate(s):
                 if cost[i, j] > radius or loads[a] + q[i] > caps[j] + 1e-9:
                     continue
-                key = loads[:a] + (loads[a] + int(q[i]),) + loads[a + 1 :]
+                key = (*loads[:a], loads[a] + int(q[i]), *loads[a + 1 :])
                 nxt[key] = max(nxt.get(key, -np.inf), val + w[i])
         states = nxt
     return max(states.values())

@@ -527,8 +527,7 @@ class SitingModel:
         elif math.isnan(exact.bound):
             status = "time_limit_no_bound"
             note = (note + "; " if note else "") + (
-                f"time limit {time_limit:g} s reached before HiGHS had a bound: "
-                "the gap is unknown"
+                f"time limit {time_limit:g} s reached before HiGHS had a bound: the gap is unknown"
             )
         else:
             status = "time_limit_feasible"

@@ -18,6 +18,8 @@ from numpy.typing import ArrayLike
 from scipy import sparse
 
 from planning.errors import InfeasibleError, InputError
+from planning.siting import lagrange
+from planning.siting import radius as rad
 from planning.siting.base import (
     BIG,
     HEUR,
@@ -31,7 +33,6 @@ from planning.siting.base import (
     make_rules,
     nearest_open,
 )
-from planning.siting import radius as rad
 from planning.siting.heuristics import greedy_cover, interchange
 
 
@@ -241,7 +242,72 @@ class MCLP(SitingModel):
     def _size(self) -> int:
         return int(self.cover.nnz)
 
+    lagrange_min_nnz: int = 200_000  # cover nonzeros from which the Lagrangian phase runs first
+
+    def _lagrange_applies(self) -> bool:
+        r = self.rules
+        caps = r.group_room is None or not np.isfinite(r.group_room).any()
+        k = r.k or 0
+        return r.p is not None and r.budget is None and caps and 0 < k < r.free.size
+
     def _exact(self, time_limit: float, mip_gap: float) -> Exact:
+        if self._lagrange_applies() and self.cover.nnz >= self.lagrange_min_nnz:
+            return self._exact_lagrange(time_limit, mip_gap)
+        return self._exact_mip(time_limit, mip_gap)
+
+    def _exact_lagrange(self, time_limit: float, mip_gap: float) -> Exact:
+        """Lagrangian bound and reduction tests, then HiGHS on the reduced model."""
+        nf, k = self.rules.free.size, int(self.rules.k or 0)
+        cover = sparse.csr_array(self.cover, dtype=np.float64)
+        w = self.row_weight
+        start = lagrange.greedy(cover, w, k)
+        cb = lagrange.subgradient(cover, w, k, start, target_gap=mip_gap / 2)
+        best, lower = cb.best, cb.lower
+        upper = cb.upper
+        method = (
+            f"Lagrangian bound ({cb.iterations} subgradient steps), reduction fixed "
+            f"{int(cb.fixed_open.sum())} open / {int(cb.fixed_closed.sum())} closed of {nf}"
+        )
+        if upper - lower <= mip_gap * max(lower, 1e-12):
+            sol = Solution(self._open_mask(best), solver="lagrangian+greedy")
+            return Exact(sol, self.offset + upper, True, method=method)
+        keep = ~cb.fixed_open & ~cb.fixed_closed
+        done = (cover @ cb.fixed_open.astype(np.float64)) > 0.5
+        sub = cover[~done][:, keep]
+        rows = np.flatnonzero(np.diff(sub.indptr) > 0)
+        sub = sub[rows]
+        const = float(w[done].sum())
+        prog = Program()
+        n_keep = int(keep.sum())
+        k_left = k - int(cb.fixed_open.sum())
+        prog.add_vars(n_keep, integer=True)
+        prog.add_rows(1, np.zeros(n_keep, dtype=np.int64), np.arange(n_keep), 1.0, k_left, k_left)
+        z0 = prog.add_vars(rows.size, cost=-w[~done][rows])
+        a = sparse.coo_array(sub)
+        prog.add_rows(
+            rows.size,
+            np.concatenate([np.arange(rows.size), a.row]),
+            np.concatenate([z0 + np.arange(rows.size), a.col]),
+            np.concatenate([np.ones(rows.size), -np.ones(a.nnz)]),
+            -np.inf,
+            0.0,
+        )
+        x, bound, optimal = self._run(prog, time_limit, mip_gap, offset=const)
+        method += f"; HiGHS on the reduced model ({n_keep} sites, {rows.size} demand groups)"
+        if x is not None:
+            y = cb.fixed_open.copy()
+            y[np.flatnonzero(keep)[x[:n_keep] > 0.5]] = True
+            value = lagrange.covered_weight(cover, w, y)
+            if value > lower:
+                best, lower = y, value
+        # plans violating the fixings are worth less than ``lower``: the bound is the larger
+        bound = max(bound, lower) if np.isfinite(bound) else upper
+        bound = min(bound, upper)
+        sol = Solution(self._open_mask(best))
+        ok = upper - lower <= mip_gap * max(lower, 1e-12) or (optimal and bound <= lower + 1e-6)
+        return Exact(sol, self.offset + bound, ok, method=method)
+
+    def _exact_mip(self, time_limit: float, mip_gap: float) -> Exact:
         nf = self.rules.free.size
         prog = _y_program(self)
         n_rows = self.cover.shape[0]

@@ -34,7 +34,7 @@ Infeasible instances never produce a result: they raise :class:`planning.errors.
 """
 
 STATUSES: tuple[str, ...] = ("optimal", "time_limit_feasible", "time_limit_no_bound", "heuristic")
-SOLVERS: tuple[str, ...] = ("highs-milp", "greedy+interchange")
+SOLVERS: tuple[str, ...] = ("highs-milp", "greedy+interchange", "lagrangian+greedy")
 
 _ARRAY_FIELDS = ("selected", "assignment", "new_sites", "closed", "load")
 
