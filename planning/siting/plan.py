@@ -249,7 +249,14 @@ def _nearest(times: np.ndarray, open_mask: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _failing(dataset: Dataset, profile: Profile, year: int | None) -> int:
-    return int((evaluate(dataset, profile, year=year)["status"] == "fail").sum())
+    # The scope definition of planning.rules.evaluate_scope: a one-district dataset counts only
+    # that district's rows (city-wide rows measure the city), so every page agrees.
+    f = evaluate(dataset, profile, year=year)
+    fail = f["status"] == "fail"
+    names = dataset.district_names()
+    if len(names) == 1:
+        fail &= f["district"].eq(names[0]).fillna(False).to_numpy(dtype=bool)
+    return int(fail.sum())
 
 
 def _kpis(ctx: _Run, before: np.ndarray, after: np.ndarray,
