@@ -39,6 +39,8 @@ if listed.empty:
 
 with manage:
     st.markdown(f"**{wui.t('saved_list', lang)}**")
+    for adopted in listed.loc[listed["adopted"], "name"]:
+        st.success(f"{wui.t('adopted', lang)}: {adopted}")
     st.dataframe(listed, hide_index=True, width="stretch", key="ws_scenario_table")
     name = st.selectbox(wui.t("pick_one", lang), list(listed["name"]), key="ws_pick")
     version = int(listed.set_index("name").loc[name, "version"])

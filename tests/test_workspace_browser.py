@@ -88,6 +88,18 @@ def _options(page, label: str) -> list[str]:
     return names
 
 
+def _wait_for_rows(url: str, n: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ws = wsp.Workspace.open(url=url)
+        count = len(wsp.list_scenarios(ws, DEFAULT_PROJECT))
+        ws.close()
+        if count >= n:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the page did not save: {count} scenarios after {timeout} s")
+
+
 def test_scenario_survives_an_app_restart(browser, tmp_path, demo, artifacts):
     db = tmp_path / "workspace.sqlite"
     url = f"sqlite:///{db}"
@@ -105,10 +117,13 @@ def test_scenario_survives_an_app_restart(browser, tmp_path, demo, artifacts):
         _ready(page)
         page.get_by_role("heading", name="情景对比").first.wait_for(timeout=60_000)
         assert page.locator("[data-testid='stException']").count() == 0
+        page.locator("[data-testid='stSelectbox']", has_text="选择情景").first.wait_for()
         page.get_by_role("button", name="复制").click()
         _ready(page)
+        _wait_for_rows(url, 2)  # the page's write reached the database
         page.get_by_role("button", name="设为采纳方案").click()
         _ready(page)
+        page.get_by_text("采纳方案: 甲方案").wait_for(timeout=60_000)
         assert page.locator("[data-testid='stException']").count() == 0
         page.close()  # the planner closes the browser …
         app.stop()  # … and the app is restarted
@@ -117,6 +132,7 @@ def test_scenario_survives_an_app_restart(browser, tmp_path, demo, artifacts):
         page.goto(f"{app.url}/情景_Scenarios")
         _ready(page)
         page.get_by_role("heading", name="情景对比").first.wait_for(timeout=60_000)
+        page.get_by_text("采纳方案: 甲方案").wait_for(timeout=60_000)
         names = _options(page, "选择情景")
         assert names == ["甲方案", "甲方案 (2)"]
         page.screenshot(path=str(artifacts / "workspace_after_restart.png"), full_page=True)
