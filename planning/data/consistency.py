@@ -280,6 +280,47 @@ def _datum_issue(layer: gpd.GeoDataFrame, reference: gpd.GeoDataFrame, source: s
     return Issue("datum_offset", "warning", source, msg)
 
 
+def _stated_township_issue(facilities: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
+                           source: str, against: str) -> Issue | None:
+    """Compare the township a point lies in with the township name the file states.
+
+    Where townships tile the whole area, shifted points still fall in *some* township, so
+    containment alone cannot see a 500 m shift; a column naming each point's township can.
+    """
+    names = set(units["name"].astype(str))
+    canonical = {"facility_id", "name", "kind", "district", "unit_id", "services"}
+    stated = None
+    for col in facilities.columns:
+        if col in canonical or col == facilities.geometry.name:
+            continue
+        vals = facilities[col].dropna().astype(str)
+        if len(vals) and vals.isin(names).mean() >= 0.8:
+            stated = col
+            break
+    if stated is None:
+        return None
+    pts = facilities.geometry
+    ref = units[["name", units.geometry.name]]
+
+    def agreement(geoms: gpd.GeoSeries) -> float:
+        j = gpd.sjoin(gpd.GeoDataFrame(geometry=geoms.values, crs=crs_mod.WGS84), ref,
+                      how="left", predicate="within")
+        j = j[~j.index.duplicated(keep="first")]
+        return float((j["name"].astype(str).to_numpy()
+                      == facilities[stated].astype(str).to_numpy()).mean())
+
+    before = agreement(pts)
+    for datum in ("gcj02", "bd09"):
+        after = agreement(crs_mod.convert_geoseries_to_wgs84(pts, datum))
+        if after >= 0.8 and after - before >= 0.2:
+            msg = (f"looks shifted against {against} (the ≈500 m {_DATUM_NAME[datum]} "
+                   f"signature): {before:.0%} of points lie in the township their '{stated}' "
+                   f"names as loaded, {after:.0%} after converting from "
+                   f"{_DATUM_NAME[datum]}; load this file again with datum {datum}")
+            return Issue("datum_offset", "warning", source, msg)
+    return None
+
+
 def check_layers(
     districts: gpd.GeoDataFrame,
     units: gpd.GeoDataFrame,
@@ -364,6 +405,8 @@ def check_layers(
         if name in flagged or ref_name in flagged:
             continue
         issue = _datum_issue(layer, ref, src[name], src[ref_name])
+        if issue is None and name == "facilities":
+            issue = _stated_township_issue(layer, ref, src[name], src[ref_name])
         if issue is not None:
             flagged.add(name)
             issues.append(issue)

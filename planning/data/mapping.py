@@ -587,16 +587,22 @@ class ImportResult:
         Cross-layer problems (:func:`planning.data.consistency.check_layers`).
     population
         The population layer's aggregation, when one was mapped.
+    population_conversion
+        The datum conversion applied to the population layer.
     """
 
     dataset: Dataset
     layers: Mapping[str, MappedLayer]
     issues: tuple[Issue, ...] = ()
     population: Any = None
+    population_conversion: Conversion | None = None
 
     def describe(self, lang: str = "en") -> list[str]:
         """Return every statement about the import: conversions, ignored rows, repairs."""
         lines = [line for m in self.layers.values() for line in m.describe(lang)]
+        if self.population_conversion is not None:
+            lines.append(f"{self.population.source}: "
+                         f"{self.population_conversion.describe(lang)}")
         if self.population is not None:
             lines.append(self.population.describe(lang))
         return lines
@@ -768,7 +774,7 @@ def import_files(
         raw, spreadsheet = read_raw(path, polygons=polygons)
         mapped[layer] = apply_mapping(raw, lm, source=path.name, spreadsheet=spreadsheet,
                                       repair=repair)
-    pop_result = None
+    pop_result = pop_conv = None
     extra_sources: tuple[str, ...] = ()
     if "population" in paths:
         lm = spec.layers.get("population") or LayerMapping("population", datum=datum)
@@ -777,6 +783,7 @@ def import_files(
                                        value=lm.columns.get("population"))
         units = mapped["units"].frame if "units" in mapped else base.units
         pop_result = pop_mod.aggregate_population(grid, units)
+        pop_conv = grid.conversion
         filled = pop_mod.with_population(units, pop_result)
         if "units" in mapped:
             mapped["units"] = dataclasses.replace(mapped["units"], frame=filled)
@@ -787,4 +794,4 @@ def import_files(
                        extra_sources=extra_sources)
     srcs = {k: m.source for k, m in mapped.items()}
     issues = check_layers(ds.districts, ds.units, ds.facilities, sources=srcs)
-    return ImportResult(ds, mapped, tuple(issues), pop_result)
+    return ImportResult(ds, mapped, tuple(issues), pop_result, pop_conv)
