@@ -504,10 +504,13 @@ def require_login(role: str = "viewer", *, users: Mapping[str, User] | None = No
 
 
 def _page_name() -> str:
+    from urllib.parse import unquote, urlsplit
+
     import streamlit as st
 
     try:
-        return str(st.context.url).rsplit("/", 1)[-1] or "home"
+        return unquote(urlsplit(str(st.context.url)).path.rstrip("/").rsplit("/", 1)[-1]) \
+            or "home"
     except Exception:
         return "page"
 
