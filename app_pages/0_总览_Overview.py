@@ -6,9 +6,15 @@ Run with ``make app`` (or ``streamlit run app.py``). Pages stay thin: they call 
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_folium import st_folium
 
-from planning.app.ui import findings_for, milestones_for, profile_picker, settings, sidebar
+from planning.app.ui import (
+    findings_for,
+    milestones_for,
+    profile_picker,
+    settings,
+    show_map,
+    sidebar,
+)
 from planning.i18n import t
 from planning.publish import maps
 from planning.rules import indicators
@@ -33,8 +39,9 @@ d3.metric(t("home_service_rate", lang), f"{ov.home_service_rate:.0%}"
           if ov.home_service_rate == ov.home_service_rate else "—")
 
 st.caption(t("map_caption", lang))
-fmap = maps.overview_map(dataset, district=district, lang=lang, settings=settings())
-st_folium(fmap, height=560, use_container_width=True, returned_objects=[], key="home_map")
+show_map(lambda: maps.overview_map(dataset, district=district, lang=lang, settings=settings()),
+         content=("overview", dataset.token, district, lang, settings()), key="home_map",
+         height=560)
 
 findings = findings_for(dataset, profile, district=district, year=year)
 left, right = st.columns(2)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_folium import st_folium
 
 from planning import rules
 from planning.app.ui import (
@@ -11,6 +10,7 @@ from planning.app.ui import (
     milestones_for,
     profile_picker,
     settings,
+    show_map,
     sidebar,
     workbook_for,
 )
@@ -30,8 +30,10 @@ c1.metric(t("fails", lang), int(counts.get("fail", 0)))
 c2.metric(t("passes", lang), int(counts.get("pass", 0)))
 c3.metric(t("not_assessable", lang), int(counts.get("not_assessable", 0)))
 
-fmap = maps.compliance_map(dataset, view, district=district, lang=lang, settings=settings())
-st_folium(fmap, height=520, use_container_width=True, returned_objects=[], key="compliance_map")
+show_map(lambda: maps.compliance_map(dataset, view, district=district, lang=lang,
+                                     settings=settings()),
+         content=("compliance", dataset.token, profile.hash, district, year, lang, settings()),
+         key="compliance_map", height=520)
 
 title = "title_zh" if lang == "zh" else "title_en"
 st.subheader(t("findings", lang))
@@ -66,7 +68,7 @@ drill = rules.township_drilldown(view, dataset, uid)
 st.dataframe(drill[["entity_name", "rule_id", title, "measured", "op", "threshold", "status",
                     "clause"]], hide_index=True, width="stretch")
 
-st.download_button(t("download_workbook", lang),
-                   workbook_for(dataset, profile, district=district, year=year),
+st.download_button(t("download_workbook", lang),  # built on click, not on every render
+                   lambda: workbook_for(dataset, profile, district=district, year=year),
                    file_name=f"compliance_{profile.name}.xlsx", key="dl_workbook",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

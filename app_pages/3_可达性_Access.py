@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 
 import streamlit as st
-from streamlit_folium import st_folium
 
 from planning.app.ui import (
     access_summary,
     profile_picker,
     routing_network_from_upload,
     settings,
+    show_map,
     sidebar,
 )
 from planning.errors import InputError, NetworkUnavailableError
@@ -53,8 +53,11 @@ if summary.method != "network":
     st.warning(t("fallback_note", lang))
 
 view = dataset.subset([district]) if district else dataset
-fmap = maps.access_map(summary, view.stations(), column=column, lang=lang, settings=settings())
-st_folium(fmap, height=560, use_container_width=True, returned_objects=[], key="access_map")
+show_map(lambda: maps.access_map(summary, view.stations(), column=column, lang=lang,
+                                 settings=settings()),
+         content=("access", dataset.token, district, threshold, mode, net and net[0],
+                  profile.clients_per_staff, column, lang, settings()),
+         key="access_map", height=560)
 st.session_state["isochrones_geojson"] = summary.catchment_geojson(threshold)
 st.subheader(t("worst_served", lang))
 st.dataframe(summary.worst(15), hide_index=True, width="stretch")

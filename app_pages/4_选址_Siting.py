@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_folium import st_folium
 
-from planning.app.ui import candidate_points, profile_picker, settings, sidebar, siting_plan
+from planning.app.ui import (
+    candidate_points,
+    profile_picker,
+    settings,
+    show_map,
+    sidebar,
+    siting_plan,
+)
 from planning.errors import InfeasibleError, InputError
 from planning.i18n import t
 from planning.publish import maps, privacy, report
@@ -76,8 +82,11 @@ m5.metric(t("runtime", lang), f"{r.runtime_s:.2f}")
 if plan.method != "network":
     st.warning(t("fallback_note", lang))
 
-fmap = maps.siting_map(dataset, plan, district=district, lang=lang, settings=settings())
-st_folium(fmap, height=560, use_container_width=True, returned_objects=[], key="siting_map")
+show_map(lambda: maps.siting_map(dataset, plan, district=district, lang=lang,
+                                 settings=settings()),
+         content=("siting", dataset.token, district, st.session_state["siting_options"],
+                  profile.hash, candidates and candidates[0], lang, settings()),
+         key="siting_map", height=560)
 st.session_state["suggested_geojson"] = plan.sites[["site_id", "geometry"]].to_json()
 
 st.subheader(t("before_after", lang))

@@ -17,7 +17,9 @@ def test_overview_map_has_no_remote_assets(demo):
     assert "data:text/javascript;base64," in html and "data:text/css;base64," in html
     assert "tileLayer" not in html.replace("L.tileLayer = ", "")
     assert "L.geoJson" in html or "L.geoJSON" in html
-    assert html.count("L.circleMarker") == len(demo.facilities)
+    # facilities are one GeoJSON layer per kind, not one marker object per facility
+    assert html.count("new L.CircleMarker(latlng") == demo.facilities["kind"].nunique()
+    assert html.count('"type":"Point"') == len(demo.facilities)
 
 
 def test_tile_url_is_an_option(demo):

@@ -258,3 +258,73 @@ def access_summary(dataset: Dataset, profile: Profile, *, district: str | None,
     net_key, net = network if network is not None else (None, None)
     return _access(dataset.token, district, float(threshold), mode, net_key,
                    profile.clients_per_staff, dataset, net)
+
+
+# --- maps: one rendered document per content, drawn without re-rendering on reruns ----------
+def _component_args(fmap: object) -> dict:
+    """What ``streamlit_folium`` sends to the browser for ``fmap``, computed once."""
+    import streamlit_folium as sf
+
+    fmap.get_root().render()
+    fmap.render()
+    html = sf._get_html(fmap)
+    header = sf._get_header(fmap)
+    script = sf._get_map_string(fmap)
+    css, js = [], []
+    for elem in _walk_assets(fmap):
+        css.extend(href for _, href in getattr(elem, "default_css", []))
+        js.extend(src for _, src in getattr(elem, "default_js", []))
+    return {"script": script, "header": header, "html": html, "id": sf.get_full_id(fmap),
+            "css_links": list(dict.fromkeys(css)), "js_links": list(dict.fromkeys(js))}
+
+
+def _walk_assets(element: object):
+    yield element
+    for child in getattr(element, "_children", {}).values():
+        yield from _walk_assets(child)
+
+
+@st.cache_data(show_spinner=False, max_entries=48)
+def _map_document(content: tuple, key: str, _build: object) -> dict:
+    import streamlit_folium as sf
+
+    args = _component_args(_build())
+    args["key"] = sf.generate_js_hash(args["script"], key, False)
+    return args
+
+
+def show_map(build: object, *, content: tuple, key: str, height: int,
+             returned: tuple[str, ...] = ()) -> dict | None:
+    """Draw a folium map built by ``build()``, rendered once per ``content``.
+
+    The map document is cached on ``content`` (dataset token, parameters, language, settings),
+    so a rerun sends the same arguments and the browser keeps the drawn map. Only the events
+    in ``returned`` (e.g. ``("last_clicked",)``) come back to Python; pan, zoom, hover and layer
+    toggles never cause a rerun.
+
+    Parameters
+    ----------
+    build
+        Zero-argument callable returning a :class:`folium.Map` (called on a cache miss only).
+    content
+        Hashable description of everything the map depends on.
+    key
+        Widget key (unique per page).
+    height
+        Height in pixels.
+    returned
+        Map events to return.
+
+    Returns
+    -------
+    dict or None
+        The returned events (``None`` values until the user acts).
+    """
+    import streamlit_folium as sf
+
+    args = _map_document(content, key, build)
+    return sf._component_func(
+        **args, height=height, width=None, returned_objects=list(returned),
+        default=dict.fromkeys(returned), zoom=None, center=None, feature_group=None,
+        return_on_hover=False, layer_control=None, pixelated=False, wrap_longitude=False,
+    )
