@@ -62,6 +62,15 @@ class Settings:
         render offline.
     tiles_attribution
         Attribution text required with ``tiles_url``.
+    tiles_datum
+        Datum the ``tiles_url`` tiles are drawn in: ``"wgs84"`` or ``"gcj02"`` (vector layers
+        are then shifted to GCJ-02 for display).
+    basemap
+        Basemap preset when ``tiles_url`` is unset (``JINGKANG_BASEMAP``): ``"none"`` (default,
+        offline), ``"osm"``, ``"tianditu"``, ``"amap"`` or ``"tencent"`` (see
+        :data:`planning.publish.maps.BASEMAPS`).
+    tianditu_key
+        Key for the 天地图 preset (``JINGKANG_TIANDITU_KEY``).
     suppression_threshold
         Published counts from 1 to ``suppression_threshold - 1`` are shown as ``"<N"``.
     solver_time_limit_s
@@ -96,6 +105,11 @@ class Settings:
     cache_dir: Path = field(default_factory=_default_cache_dir)
     tiles_url: str | None = None
     tiles_attribution: str | None = None
+    tiles_datum: str = "wgs84"
+    basemap: str = field(
+        default_factory=lambda: os.environ.get("JINGKANG_BASEMAP", "").strip() or "none")
+    tianditu_key: str | None = field(
+        default_factory=lambda: os.environ.get("JINGKANG_TIANDITU_KEY", "").strip() or None)
     suppression_threshold: int = 5
     solver_time_limit_s: float = 60.0
     solver_mip_gap: float = 0.0
