@@ -123,7 +123,7 @@ def _short(exc: BaseException, limit: int = 300) -> str:
 def _mojibake(gdf: pd.DataFrame) -> bool:
     """Text decoded as Latin-1 that was really GBK shows runs of accented Latin characters."""
     for col in gdf.columns:
-        if gdf[col].dtype != object:
+        if not (gdf[col].dtype == object or isinstance(gdf[col].dtype, pd.StringDtype)):
             continue
         for v in gdf[col].dropna().head(200):
             if isinstance(v, str) and re.search("[\u0080-\u00ff]{2,}", v):

@@ -708,10 +708,10 @@ def summarise_ledger(
     not_placed = todo & (unit < 0)
     if todo.any() and not_placed.all():
         why = pd.Series(reason[todo]).value_counts().index[0]
-        msg = (f"none of the {int(todo.sum())} patients could be placed in a township of this "
-               f"boundary layer (most: {REASONS[why]}); is the ledger from another city, or "
-               "are its coordinates in another datum? Nothing was counted")
-        raise InputError(msg, source=source, field="township")
+        warnings.append(f"{NOTHING_PLACED}: none of the {int(todo.sum())} patients lies in a "
+                        f"township of this boundary layer (most: {REASONS[why]}); is the "
+                        "ledger from another city, or its coordinates in another datum? "
+                        "Applying it would set every count to 0")
     warnings.extend(_id_warnings(clean, rows))
     unmatched = tuple(zip(rows[not_placed].tolist(),
                           [REASONS[r] for r in reason[not_placed]], strict=True))
@@ -774,19 +774,33 @@ def read_ledger(
     return summarise_ledger(table, units, source=source, spreadsheet=True, **options)
 
 
-def apply_to_units(units: gpd.GeoDataFrame, summary: LedgerSummary) -> gpd.GeoDataFrame:
+#: Start of the warning of a ledger that placed nobody (see :func:`apply_to_units`).
+NOTHING_PLACED = "nothing placed"
+
+
+def apply_to_units(units: gpd.GeoDataFrame, summary: LedgerSummary, *,
+                   allow_empty: bool = False) -> gpd.GeoDataFrame:
     """A new townships table with ``patients``, ``patients_served`` and ``eligible`` from a ledger.
 
     Townships the summary does not know get ``<NA>``; counts the ledger cannot inform (e.g. no
     ``是否接受社区康复`` column) are ``<NA>``. The result passes
     :func:`planning.data.model.make_dataset`.
 
+    With ``allow_empty=False`` (the default) a ledger that placed nobody is refused: applying
+    it would set every township's count to 0 (a ledger of another city, or another datum);
+    the user must choose ``allow_empty=True`` explicitly.
+
     Raises
     ------
     InputError
         If the summary placed patients in townships that ``units`` lacks (it was built on
-        another boundary layer).
+        another boundary layer), or placed nobody at all (unless ``allow_empty``).
     """
+    if summary.n_rows and not summary.n_matched and not allow_empty:
+        msg = (f"none of the {summary.n_unmatched} patients of this ledger lies in a township "
+               "of the boundary layer; applying it would set every count to 0. Is the ledger "
+               "from another city or in another datum? Check it, or apply it explicitly")
+        raise InputError(msg, source=summary.source, field="township")
     agg = summary.aggregates
     ids = units["unit_id"].astype("string")
     foreign = agg.index[~agg.index.isin(ids) & (agg["records"] > 0).to_numpy()]
@@ -801,7 +815,8 @@ def apply_to_units(units: gpd.GeoDataFrame, summary: LedgerSummary) -> gpd.GeoDa
     return out
 
 
-def with_ledger(dataset: Dataset, summary: LedgerSummary) -> Dataset:
+def with_ledger(dataset: Dataset, summary: LedgerSummary, *,
+                allow_empty: bool = False) -> Dataset:
     """The dataset with its township patient counts taken from a ledger summary.
 
     Only the count columns change: the township polygons keep their provenance, so a
@@ -813,12 +828,14 @@ def with_ledger(dataset: Dataset, summary: LedgerSummary) -> Dataset:
         The loaded dataset (not modified).
     summary : LedgerSummary
         From :func:`read_ledger` / :func:`summarise_ledger` on ``dataset.units``.
+    allow_empty : bool
+        Apply a ledger that placed nobody (see :func:`apply_to_units`).
 
     Returns
     -------
     Dataset
     """
-    units = apply_to_units(dataset.units, summary)
+    units = apply_to_units(dataset.units, summary, allow_empty=allow_empty)
     merged = replace_layers(dataset, units=units, source=f"ledger {summary.source} (aggregated)")
     kept = tuple(s for s in dataset.synthetic if s != "units.patients")
     return dataclasses.replace(merged, synthetic=kept)

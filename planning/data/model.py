@@ -356,12 +356,12 @@ def _coerce(
         out[missing.to_numpy()] = pd.NA
     elif f.kind in ("int", "float"):
         text = s.astype("string").str.strip()
-        comma = text.str.fullmatch(_DECIMAL_COMMA.pattern).fillna(False).astype(bool)
+        thousands = text.str.fullmatch(_THOUSANDS.pattern).fillna(False).astype(bool)
+        comma = text.str.fullmatch(_DECIMAL_COMMA.pattern).fillna(False).astype(bool) & ~thousands
         if comma.any():
             raise fail(int(np.flatnonzero(comma.to_numpy())[0]),
                        "a comma inside a number is ambiguous (decimal comma or thousands?); "
                        "write 80.5 or 805")
-        thousands = text.str.fullmatch(_THOUSANDS.pattern).fillna(False).astype(bool)
         text = text.where(~thousands, text.str.replace(",", "", regex=False))
         num = pd.to_numeric(text, errors="coerce").astype("Float64")
         # Plain floats with NaN for the checks: comparisons on nullable NA would give NA.

@@ -68,7 +68,7 @@ def _lines(n_rows: int, n_cols: int, group_codes: np.ndarray, n_groups: int,
 
     The extended grid has the data rows, then one total row per group, then the grand total.
     """
-    def cell(r: int | np.ndarray, c: int | np.ndarray):
+    def cell(r: int | np.ndarray, c: int | np.ndarray) -> np.ndarray:
         return np.asarray(r) * n_cols + np.asarray(c)
 
     grand = n_rows + n_groups
@@ -166,7 +166,7 @@ def suppress(
     totals: bool = False,
     settings: Settings | None = None,
 ) -> pd.DataFrame:
-    """A display copy of ``table`` with small counts and their complements hidden.
+    """Return a display copy of ``table`` with small counts and their complements hidden.
 
     Parameters
     ----------
@@ -237,7 +237,7 @@ def suppress_frame_for_export(
     group: str | None = None,
     settings: Settings | None = None,
 ) -> pd.DataFrame:
-    """The copy of an aggregated table (or GeoDataFrame) that maps and exports may publish.
+    """Return the copy of an aggregated table (or GeoDataFrame) that may be published.
 
     Protected count columns (default: those of :data:`COUNT_COLUMNS` present) become text —
     numbers, ``"<5"`` or ``"*"`` — so every writer (Excel, GeoPackage, map tooltips) shows the
@@ -342,6 +342,7 @@ class ScrubFilter(logging.Filter):
         self.tokens = frozenset(tokens)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Scrub ``record`` in place and keep it."""
         scrub_log_record(record, self.tokens)
         return True
 
@@ -401,7 +402,7 @@ def derived_columns(frame: pd.DataFrame, counts: Iterable[str] = ()) -> list[str
 
 def public_units(units: gpd.GeoDataFrame, *,
                  threshold: int = DEFAULT.suppression_threshold) -> gpd.GeoDataFrame:
-    """The township layer as it may be published: patient counts small-cell suppressed.
+    """Return the township layer as it may be published: counts small-cell suppressed.
 
     Counts ``1 .. threshold-1`` become ``"<5"``, complementary cells (per district) ``"*"``.
     Everything that could give a hidden count back is blanked (``None``) in the same row: the
