@@ -38,14 +38,18 @@ def _raw() -> dict[str, list[dict]]:
     ]
     units = [{"unit_id": u, "name": f"{u}街道", "district": d, "population": 375_000,
               "patients": 100, "patients_served": 80, "home_visits_per_year": 1000,
-              "activities_per_year": 6, "geometry": box(x, 39.9, x + 0.1, 40.0)}
+              "activities_in_project": 6, "geometry": box(x, 39.9, x + 0.1, 40.0)}
              for u, (d, x) in UNITS.items()]
     fac = []
     for u, (d, _x) in UNITS.items():
         fac.append({"facility_id": f"ST-{u}", "name": f"{u}驿站", "kind": "rehab_station",
                     "district": d, "unit_id": u, "floor_area_m2": 120.0,
                     "outdoor_area_m2": 50.0, "barrier_free": True, "social_workers": 1,
-                    "staff": 4, "clients": 10, "services": ALL, "geometry": _point(u)})
+                    "staff": 4, "staff_qualified": 4, "clients": 10, "services": ALL,
+                    "geometry": _point(u)})
+        fac.append({"facility_id": f"MHR-{u}", "name": f"{u}心理健康工作室",
+                    "kind": "mental_health_room", "district": d, "unit_id": u,
+                    "geometry": _point(u, 6)})
         fac.append({"facility_id": f"THC-{u}", "name": f"{u}卫生服务中心",
                     "kind": "township_health_centre", "district": d, "unit_id": u,
                     "mental_health_workers": 1, "geometry": _point(u, 1)})
@@ -53,11 +57,23 @@ def _raw() -> dict[str, list[dict]]:
         fac.append({"facility_id": f"WI-{d}", "name": f"{d}福利院", "kind": "welfare_institution",
                     "district": d, "beds": 120, "geometry": _point(u, 2)})
         fac.append({"facility_id": f"RC-{d}", "name": f"{d}精康中心", "kind": "rehab_centre",
-                    "district": d, "geometry": _point(u, 3)})
+                    "district": d, "clients": 10, "services": ALL, "geometry": _point(u, 3)})
+        fac.append({"facility_id": f"GC-{d}", "name": f"{d}指导中心", "kind": "guidance_centre",
+                    "district": d, "geometry": _point(u, 7)})
+        fac.append({"facility_id": f"TB-{d}", "name": f"{d}培训基地", "kind": "training_base",
+                    "district": d, "geometry": _point(u, 8)})
     fac.append({"facility_id": "PH-1", "name": "A区精神专科医院", "kind": "psychiatric_hospital",
                 "district": "A区", "beds": 600, "psychiatrists": 60, "geometry": _point("A1", 4)})
     fac.append({"facility_id": "GH-1", "name": "B区人民医院", "kind": "general_hospital",
-                "district": "B区", "psychiatrists": 1, "geometry": _point("B1", 4)})
+                "district": "B区", "psychiatrists": 1, "ownership": "public", "grade": 2,
+                "psychiatric_clinic": True, "geometry": _point("B1", 4)})
+    fac.append({"facility_id": "HW-1", "name": "中途康复站", "kind": "halfway_house",
+                "district": "A区", "unit_id": "A2", "max_risk_level": 1, "max_stay_days": 90,
+                "geometry": _point("A2", 9)})
+    fac.append({"facility_id": "AC-1", "name": "评估中心", "kind": "assessment_centre",
+                "district": "A区", "geometry": _point("A1", 9)})
+    fac.append({"facility_id": "CZ-1", "name": "强制医疗专区", "kind": "compulsory_treatment_zone",
+                "district": "A区", "geometry": _point("A1", 10)})
     return {"districts": districts, "units": units, "facilities": fac}
 
 
@@ -99,6 +115,9 @@ def status(findings: pd.DataFrame, rule_id: str, entity: str | None = None) -> s
 
 EXTRA_OK = {"social_investment_share": 0.6, "staff_training_pass_rate": 1.0,
             "star_rated_share": 0.9}
+EXTRA_BY_PROFILE = {"beijing-2018": EXTRA_OK,
+                    "lanzhou-new-area": {"funding_per_client_yuan": 10000,
+                                         "contracted_institutions": 3}}
 
 # (profile, rule id, mutation that makes it fail, failing entity id, extra for the failing case)
 CASES = [
@@ -134,8 +153,9 @@ CASES = [
      None),
     ("jiangmen-2021", "jm.psychiatrists_per_100k", lambda r: fac(r, "PH-1").update(
         psychiatrists=30), "city", None),
-    ("jiangmen-2021", "jm.township_rehab", lambda r: drop(r, lambda f: f["facility_id"] ==
-                                                           "ST-A1"), "A1", None),
+    ("jiangmen-2021", "jm.township_rehab", lambda r: (
+        drop(r, lambda f: f["facility_id"] == "ST-A1"), set_units(r, purchased_service=False)),
+     "A1", None),
     ("jiangmen-2021", "jm.home_patients_served", lambda r: set_units(r, patients_served=40),
      "city", None),
     ("jiangmen-2021", "jm.thc_mental_health_worker", lambda r: fac(r, "THC-B2").update(
@@ -154,12 +174,46 @@ CASES = [
                     ("rehab_station", "rehab_centre")), "city", None),
     ("liaoning-city", "ln.home_patients_served", lambda r: set_in(r, "A区", patients_served=50),
      "1", None),
-    ("tongliang-2021", "tl.monthly_home_visit", lambda r: set_units(r, home_visits_per_year=500),
+    ("tongliang-2021", "tl.monthly_home_visit", lambda r: set_units(r, home_visits_per_year=100),
      "2", None),
     ("tongliang-2021", "tl.home_visits_year", lambda r: set_units(r, home_visits_per_year=150),
      "2", None),
-    ("tongliang-2021", "tl.activities_year", lambda r: set_units(r, activities_per_year=5), "1",
-     None),
+    ("tongliang-2021", "tl.activities_project", lambda r: set_units(r, activities_in_project=5),
+     "1", None),
+    ("tongliang-2021", "tl.five_services", lambda r: fac(r, "RC-A区").update(
+        services="medication;daily_living;social_skills;family"), "RC-A区", None),
+    ("beijing-2018", "bj.station_staff_qualified", lambda r: fac(r, "ST-A1").update(
+        staff_qualified=3), "ST-A1", None),
+    ("beijing-2018", "bj.halfway_risk", lambda r: fac(r, "HW-1").update(max_risk_level=2),
+     "HW-1", None),
+    ("beijing-2018", "bj.halfway_stay", lambda r: fac(r, "HW-1").update(max_stay_days=120),
+     "HW-1", None),
+    ("beijing-2018", "bj.district_guidance_centre", lambda r: drop(
+        r, lambda f: f["facility_id"] == "GC-B区"), "2", None),
+    ("beijing-2018", "bj.assessment_centre", lambda r: drop(
+        r, lambda f: f["kind"] == "assessment_centre"), "city", None),
+    ("beijing-2018", "bj.training_base", lambda r: drop(
+        r, lambda f: f["facility_id"] == "TB-A区"), "1", None),
+    ("jiangmen-2021", "jm.general_hospital_clinic", lambda r: fac(r, "GH-1").update(
+        psychiatric_clinic=False), "GH-1", None),
+    ("jiangmen-2021", "jm.compulsory_zone", lambda r: drop(
+        r, lambda f: f["kind"] == "compulsory_treatment_zone"), "city", None),
+    ("jiangmen-2021", "jm.city_welfare", lambda r: drop(
+        r, lambda f: f["kind"] == "welfare_institution"), "city", None),
+    ("jiangmen-2021", "jm.mental_health_room", lambda r: drop(
+        r, lambda f: f["facility_id"] == "MHR-B1"), "B1", None),
+    ("lanzhou-new-area", "lz.station_per_health_centre", lambda r: drop(
+        r, lambda f: f["facility_id"] == "ST-B2"), "THC-B2", None),
+    ("lanzhou-new-area", "lz.funding_per_client", None, "city",
+     {"funding_per_client_yuan": 8000, "contracted_institutions": 3}),
+    ("lanzhou-new-area", "lz.institutions", None, "city",
+     {"funding_per_client_yuan": 10000, "contracted_institutions": 2}),
+    ("liaoning-city", "ln.county_institution", lambda r: drop(
+        r, lambda f: f["facility_id"] == "RC-B区"), "2", None),
+    ("liaoning-city", "ln.service_list", lambda r: fac(r, "ST-B1").update(
+        services="medication;daily_living"), "ST-B1", None),
+    ("liaoning-city", "ln.training_base", lambda r: drop(r, lambda f: f["kind"] ==
+                                                          "training_base"), "city", None),
     ("songyang-2023", "sy.centre_plus_stations", lambda r: drop(r, lambda f: f["facility_id"] ==
                                                                  "RC-A区"), "1", None),
 ]
@@ -174,7 +228,7 @@ def good() -> Dataset:
                          ids=[c[1] for c in CASES])
 def test_rule_passes_then_fails(good: Dataset, profile: str, rule_id: str,
                                 mutate: Callable | None, entity: str, extra: dict | None) -> None:
-    ok = rules.evaluate(good, profile, extra=EXTRA_OK if profile == "beijing-2018" else None)
+    ok = rules.evaluate(good, profile, extra=EXTRA_BY_PROFILE.get(profile))
     assert status(ok, rule_id) == {"pass"}
     bad_ds = build(mutate) if mutate else good
     bad = rules.evaluate(bad_ds, profile, extra=extra)
@@ -184,7 +238,9 @@ def test_rule_passes_then_fails(good: Dataset, profile: str, rule_id: str,
 
 
 def test_every_packaged_data_rule_is_covered() -> None:
-    covered = {c[1] for c in CASES} | {"jm.hospital_beds_2022"}
+    covered = {c[1] for c in CASES} | {
+        "jm.hospital_beds_2022", "jm.stated_rates", "jm.enping_ward", "lz.named_centre",
+        "lz.named_stations", "bj.home_patients_station"}  # each has its own test below
     for name in rules.list_profiles():
         assert {r.id for r in rules.load_profile(name).rules} <= covered, name
 
@@ -196,7 +252,7 @@ def test_six_profiles_load_and_cite() -> None:
         prof = rules.load_profile(name)
         for r in prof.rules:
             assert r.clause.startswith("§") and r.quote and r.document.title
-            assert r.document.file.startswith(r.document.key)
+            assert r.document.external or r.document.file.startswith(r.document.key)
 
 
 def test_findings_table_shape(good: Dataset) -> None:
@@ -263,19 +319,19 @@ def test_partial_sums_are_lower_bounds() -> None:
     assert row["status"] == "not_assessable" and "missing for 1 of 2" in row["reason"]
 
 
-def test_milestones_by_year_and_side_by_side() -> None:
-    ds = build(lambda r: set_units(r, patients_served=60))  # 60 %: ≥50 % (2020), <70 % (2025)
-    f = rules.evaluate(ds, "beijing-2018")
-    rows = f[f["rule_id"] == "bj.home_patients_served"].set_index("milestone")["status"]
+def test_milestones_by_year_and_side_by_side(good: Dataset) -> None:
+    extra = {**EXTRA_OK, "social_investment_share": 0.4}  # ≥30 % (2020), <50 % (2025)
+    f = rules.evaluate(good, "beijing-2018", extra=extra)
+    rows = f[f["rule_id"] == "bj.social_investment"].set_index("milestone")["status"]
     assert rows.to_dict() == {2020: "pass", 2025: "fail"}
     for year, expected in ((2019, 2020), (2022, 2020), (2025, 2025), (2030, 2025)):
-        g = rules.evaluate(ds, "beijing-2018", year=year)
-        assert list(g.loc[g["rule_id"] == "bj.home_patients_served", "milestone"]) == [expected]
-    view = rules.milestone_view(ds, "beijing-2018")
-    row = view[view["rule_id"] == "bj.home_patients_served"].iloc[0]
-    assert (row["target_2020"], row["status_2020"]) == (0.5, "pass")
-    assert (row["target_2025"], row["status_2025"]) == (0.7, "fail")
-    assert row["measured"] == pytest.approx(0.6)
+        g = rules.evaluate(good, "beijing-2018", year=year, extra=extra)
+        assert list(g.loc[g["rule_id"] == "bj.social_investment", "milestone"]) == [expected]
+    view = rules.milestone_view(good, "beijing-2018", extra=extra)
+    row = view[view["rule_id"] == "bj.social_investment"].iloc[0]
+    assert (row["target_2020"], row["status_2020"]) == (0.3, "pass")
+    assert (row["target_2025"], row["status_2025"]) == (0.5, "fail")
+    assert row["measured"] == pytest.approx(0.4)
 
 
 def test_summarise_counts_and_worst_status() -> None:
@@ -336,7 +392,8 @@ def test_named_hospital_bed_targets() -> None:
             {"facility_id": "PH-2", "name": "新会区第三人民医院", "kind": "psychiatric_hospital",
              "district": "A区", "beds": 800, "geometry": _point("A2", 5)},
             {"facility_id": "PH-3", "name": "鹤山新医院", "kind": "psychiatric_hospital",
-             "district": "鹤山市", "beds": 300, "geometry": _point("B1", 5)},
+             "district": "鹤山市", "beds": 300, "ownership": "public",
+             "geometry": _point("B1", 5)},
         ]
     f = rules.evaluate(build(mod), "jiangmen-2021")
     beds = f[f["rule_id"] == "jm.hospital_beds_2022"].set_index("entity_name")
@@ -363,11 +420,11 @@ def test_lanzhou_certified_and_eligible_counts() -> None:
     counts = rules.eligible_counts(lanzhou_ledger(), "lanzhou-new-area", by=None)
     assert counts.loc["all", "total"] == 187 == 34 + 110 + 33 + 10
     assert counts.loc["all", "eligible"] == 43 == 33 + 10
-    assert counts.loc["all", "excluded_grade"] == 144
+    assert counts.loc["all", "excluded_any_of"] == 144  # neither grade 3–4 nor a diagnosis
     by_unit = rules.eligible_counts(lanzhou_ledger(), "lanzhou-new-area")
     assert by_unit["eligible"].sum() == 43 and list(by_unit.index) == ["秦川镇", "西岔镇"]
     assert set(by_unit.columns) == {"total", "eligible", "excluded_age", "excluded_risk",
-                                    "excluded_grade"}  # counts only, no rows
+                                    "excluded_any_of"}  # counts only, no rows
 
 
 def test_eligibility_age_risk_and_certificate() -> None:
@@ -425,9 +482,9 @@ def test_malformed_profile_names_file_rule_and_field(tmp_path: Path, edit: Calla
 
 
 def test_share_threshold_written_as_percent_is_refused(tmp_path: Path) -> None:
-    path = _write_profile(tmp_path, lambda d: _rule(d, "bj.home_patients_served").update(
-        targets={2020: 50, 2025: 70}))
-    with pytest.raises(ProfileError, match=r"bj\.home_patients_served.*write 0\.9"):
+    path = _write_profile(tmp_path, lambda d: _rule(d, "bj.districts_active").update(
+        targets={2020: 90, 2025: 100}))
+    with pytest.raises(ProfileError, match=r"bj\.districts_active.*write 0\.9"):
         rules.load_profile(path)
 
 

@@ -32,6 +32,7 @@ EXTRA_FIGURES: Mapping[str, str] = MappingProxyType({
     "psychiatrists": "licensed psychiatrists (精神科执业医师)",
     "patients": "registered home patients (居家患者)",
     "patients_served": "home patients receiving community rehab (接受社区康复)",
+    "patients_served_station": "home patients receiving station (驿站) rehab services",
     "districts_active_share": "share of districts carrying out services, 0–1",
     "home_visits_per_year": "home visits in the year (入户服务次数)",
     "activities_per_year": "group activities in the year (服务活动次数)",
@@ -390,27 +391,30 @@ def _districts_active_share(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.
     return _city_extra(ctx, ents, "districts_active_share", _result(ents, share))
 
 
-@_metric("served_rate", levels=_AREAS, params={"only_active": "bool", "kinds": "kinds"},
-                 unit="share")
+@_metric("served_rate", levels=_AREAS,
+         params={"only_active": "bool", "kinds": "kinds", "served": "text"}, unit="share")
 def _served_rate(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
     """Home patients receiving community rehab / registered home patients.
 
-    With ``only_active: true`` areas without any facility of ``kinds`` are left out (Liaoning:
-    "在开展精神障碍社区康复的县(区)").
+    ``served`` names the units column (and extra figure) of patients served, default
+    ``patients_served``; Beijing's 2025 target counts station (驿站) services only
+    (``patients_served_station``). With ``only_active: true`` areas without any facility of
+    ``kinds`` are left out (Liaoning: "在开展精神障碍社区康复的县(区)").
     """
+    col = rule.params.get("served", "patients_served")
     units = ctx.ds.units
     keys = _area_key(units, ctx.level)
-    pat, srv = _num(units, "patients"), _num(units, "patients_served")
+    pat, srv = _num(units, "patients"), _num(units, col)
     incomplete = (pat.isna() | srv.isna()).groupby(keys).sum()
     rate = srv.groupby(keys).sum() / pat.groupby(keys).sum().replace(0, np.nan)
     measured = ents["key"].map(rate).where(ents["key"].map(incomplete).fillna(1) == 0)
     reason = np.where(measured.isna(), np.where(
         ents["key"].map(incomplete).fillna(0) > 0,
-        "'patients' or 'patients_served' missing for some townships",
+        f"'patients' or '{col}' missing for some townships",
         "no registered home patients"), None)
     out = _result(ents, measured, reason)
-    if ctx.level == "city" and {"patients", "patients_served"} <= set(ctx.extra):
-        out = _result(ents, ctx.extra["patients_served"] / ctx.extra["patients"])
+    if _extra_applies(ctx) and {"patients", col} <= set(ctx.extra):
+        out = _result(ents, ctx.extra[col] / ctx.extra["patients"])
     if rule.params.get("only_active"):
         fac = _of_kinds(ctx.ds, rule.params.get("kinds", SERVICE_KINDS))
         active = set(_area_key(fac, ctx.level).dropna())
