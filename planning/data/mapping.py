@@ -795,3 +795,55 @@ def import_files(
     srcs = {k: m.source for k, m in mapped.items()}
     issues = check_layers(ds.districts, ds.units, ds.facilities, sources=srcs)
     return ImportResult(ds, mapped, tuple(issues), pop_result, pop_conv)
+
+
+def preview_map(base: Dataset, layers: Mapping[str, gpd.GeoDataFrame], *,
+                lang: str = "zh") -> Any:
+    """Return a folium map of new layers (blue/red) drawn over what is loaded now (grey).
+
+    Parameters
+    ----------
+    base
+        The dataset loaded now (its districts are drawn as grey outlines).
+    layers
+        Layer name → validated new layer (EPSG:4326).
+    lang
+        ``"zh"`` or ``"en"`` for layer names.
+    """
+    import folium
+
+    frames = [f for f in layers.values() if len(f)] or [base.districts]
+    xmin = min(f.total_bounds[0] for f in frames)
+    ymin = min(f.total_bounds[1] for f in frames)
+    xmax = max(f.total_bounds[2] for f in frames)
+    ymax = max(f.total_bounds[3] for f in frames)
+    m = folium.Map(tiles="cartodbpositron", control_scale=True)
+    m.fit_bounds([[ymin, xmin], [ymax, xmax]])
+    zh = lang == "zh"
+    folium.GeoJson(base.districts[["name", "geometry"]].to_json(),
+                   name="当前数据（区）" if zh else "Loaded now (districts)",
+                   style_function=lambda _: {"color": "#777777", "weight": 1,
+                                             "fillOpacity": 0.0}).add_to(m)
+    colours = {"districts": "#d62728", "units": "#1f77b4", "facilities": "#2ca02c"}
+    for name, frame in layers.items():
+        cols = [c for c in ("name", "district", "kind") if c in frame.columns]
+        gj = frame[[*cols, frame.geometry.name]].copy()
+        for c in cols:
+            gj[c] = gj[c].astype(str)
+        colour = colours.get(name, "#9467bd")
+        label = f"新{name}" if zh else f"New {name}"
+        if (frame.geometry.geom_type == "Point").all():
+            layer = folium.FeatureGroup(name=label)
+            for geom, nm in zip(frame.geometry, gj[cols[0]] if cols else [""] * len(frame),
+                                strict=True):
+                folium.CircleMarker([geom.y, geom.x], radius=3, color=colour, fill=True,
+                                    tooltip=str(nm)).add_to(layer)
+            layer.add_to(m)
+        else:
+            folium.GeoJson(gj.to_json(), name=label,
+                           style_function=lambda _, c=colour: {"color": c, "weight": 1.5,
+                                                               "fillOpacity": 0.1},
+                           tooltip=folium.GeoJsonTooltip(fields=cols) if cols else None,
+                           ).add_to(m)
+    folium.LayerControl().add_to(m)
+    return m
