@@ -20,6 +20,9 @@ class InputError(ValueError):
         Row number (1-based, as a spreadsheet shows it) or feature index, when known.
     field
         Column / property name, when known.
+    key, params
+        Optional message key and parameters, so the app can render the message in the UI
+        language (:func:`planning.i18n.render_error`); ``message`` stays the English text.
     """
 
     def __init__(
@@ -29,11 +32,15 @@ class InputError(ValueError):
         source: str | None = None,
         row: int | None = None,
         field: str | None = None,
+        key: str | None = None,
+        params: dict | None = None,
     ) -> None:
         self.source = source
         self.row = row
         self.field = field
         self.detail = message
+        self.key = key
+        self.params = dict(params or {})
         where = []
         if source:
             where.append(str(source))
@@ -50,7 +57,16 @@ class ProfileError(InputError):
 
 
 class InfeasibleError(RuntimeError):
-    """An optimisation model has no feasible solution; the message gives the numbers."""
+    """An optimisation model has no feasible solution; the message gives the numbers.
+
+    ``key`` and ``params`` (optional) let the app render it in the UI language.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None,
+                 params: dict | None = None) -> None:
+        self.key = key
+        self.params = dict(params or {})
+        super().__init__(message)
 
 
 class NetworkUnavailableError(RuntimeError):

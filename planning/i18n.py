@@ -204,7 +204,7 @@ TEXT: dict[str, tuple[str, str]] = {
 
 
 def t(key: str, lang: str = "zh") -> str:
-    """The text for ``key`` in ``lang`` ('zh' or 'en'); the key itself if unknown."""
+    """Return the text for ``key`` in ``lang`` ('zh' or 'en'); the key itself if unknown."""
     pair = TEXT.get(key)
     if pair is None:
         return key
@@ -270,3 +270,288 @@ TEXT.update({
     "upload_kind_profile": ("规则", "rule profile"),
     "upload_bad_type": ("{name}：不支持的文件类型。", "{name}: this file type is not accepted."),
 })
+
+
+# --- issue 17: one language at a time (tables, statuses, solver terms, units, help, errors) ---
+TEXT.update({
+    # table columns
+    "col_entity_name": ("对象", "Entity"),
+    "col_entity_type": ("类型", "Type"),
+    "col_entity_id": ("编号", "ID"),
+    "col_district": ("区", "District"),
+    "col_rule_id": ("规则编号", "Rule ID"),
+    "col_rule": ("规则", "Rule"),
+    "col_title_zh": ("规则", "Rule"),
+    "col_title_en": ("规则", "Rule"),
+    "col_measured": ("实测值", "Measured"),
+    "col_op": ("比较", "Test"),
+    "col_threshold": ("标准值", "Standard"),
+    "col_status": ("结果", "Result"),
+    "col_reason": ("原因", "Reason"),
+    "col_document": ("文件", "Document"),
+    "col_clause": ("条款", "Clause"),
+    "col_milestone": ("目标年份", "Milestone"),
+    "col_fail": ("未达标", "Failed"),
+    "col_pass": ("达标", "Passed"),
+    "col_not_assessable": ("无法评估", "Not assessable"),
+    "col_total": ("合计", "Total"),
+    "col_share_fail": ("未达标比例", "Share failed"),
+    "col_unit_id": ("街乡编号", "Township ID"),
+    "col_name": ("名称", "Name"),
+    "col_zone": ("功能区", "Zone"),
+    "col_population": ("常住人口", "Population"),
+    "col_patients": ("居家患者", "Home patients"),
+    "col_share_within": ("阈值内居民比例", "Residents within the threshold"),
+    "col_mean_minutes": ("平均出行时间（分钟）", "Mean travel time (min)"),
+    "col_access_2sfca": ("2SFCA（每万人名额）", "2SFCA (places per 10k)"),
+    "col_access_e2sfca": ("E2SFCA（每万人名额）", "E2SFCA (places per 10k)"),
+    "col_no_data_reason": ("无数据原因", "Why no data"),
+    "col_time_source": ("时间来源", "Time source"),
+    "col_site_id": ("站点编号", "Site ID"),
+    "col_source": ("来源", "Source"),
+    "col_demand_served": ("服务需求", "Demand served"),
+    "col_floor_area_m2": ("建筑面积（m²）", "Floor area (m²)"),
+    "col_staff": ("服务人员", "Staff"),
+    "col_measured_value": ("实测", "Measured"),
+    "col_target": ("目标", "Target"),
+    # enumerated values
+    "value_pass": ("达标", "pass"),
+    "value_fail": ("未达标", "fail"),
+    "value_not_assessable": ("无法评估", "not assessable"),
+    "value_township": ("街乡", "township"),
+    "value_city": ("全市", "city"),
+    "value_district": ("区", "district"),
+    "value_rehab_station": ("康复驿站", "rehab station"),
+    "value_halfway_house": ("中途康复站", "halfway house"),
+    "value_welfare_institution": ("精神卫生福利机构", "welfare institution"),
+    "value_psychiatric_hospital": ("精神专科医院", "psychiatric hospital"),
+    "value_core": ("首都功能核心区", "core"),
+    "value_urban": ("城市功能拓展区", "urban"),
+    "value_suburban": ("城市发展新区", "suburban"),
+    "value_ecological": ("生态涵养发展区", "ecological"),
+    "value_network": ("路网", "street network"),
+    "value_fallback": ("直线×绕行系数", "straight line × detour"),
+    "value_grid": ("网格候选点", "grid candidate"),
+    "value_existing": ("现有驿站", "existing station"),
+    "weight_population": ("常住人口", "resident population"),
+    "weight_eligible": ("符合条件的患者", "eligible patients"),
+    "weight_patients": ("居家患者", "home patients"),
+    "measured_label": ("实测", "measured"),
+    "target_label": ("目标（{year}年）", "target {year}"),
+    # solver terms and their one-line help
+    "status_optimal": ("已证明最优", "proven optimal"),
+    "status_time_limit_feasible": ("时限内可行解（未证明最优）", "feasible at time limit"),
+    "status_time_limit_no_bound": ("时限内可行解（无下界）", "feasible, no bound"),
+    "status_heuristic": ("启发式解", "heuristic"),
+    "objective_label": ("目标值", "Objective"),
+    "bound_label": ("下界", "Lower bound"),
+    "gap_label": ("最优间隙", "Optimality gap"),
+    "help_objective": (
+        "模型要最小化（或最大化）的量，如 p-中位模型为“人·分钟”"
+        "（每位居民到所分配站点的时间之和）。",
+        "What the model optimises, e.g. person-minutes for p-median (sum over residents of "
+        "the time to their assigned site).",
+    ),
+    "help_bound": (
+        "求解器证明的理论最好值：任何方案都不可能好于它。",
+        "The best value the solver has proved possible: no plan can beat it.",
+    ),
+    "help_gap": (
+        "当前方案与下界的相对差距；0% 表示已证明是最优方案。",
+        "Relative distance between the plan and the bound; 0% means proven optimal.",
+    ),
+    "help_2sfca": (
+        "两步移动搜索法：每个驿站的名额（5×服务人员）按其服务范围内人口分摊，再累加到街乡；"
+        "数值为每万名居民可得的名额。",
+        "Two-step floating catchment: each station's places (5 × staff) are shared among the "
+        "residents within reach, then summed per township; places per 10,000 residents.",
+    ),
+    "help_share_within": ("阈值时间内能到达最近驿站的居民占比。",
+                          "Share of residents who reach a station within the threshold."),
+    "help_coverage": ("有至少1所康复驿站的街乡占全部街乡的比例。",
+                      "Share of townships with at least one rehab station."),
+    "help_beds": ("精神专科医院与福利机构床位合计，每十万常住人口。",
+                  "Psychiatric hospital and welfare beds per 100,000 residents."),
+    "help_staff_ratio": ("驿站服务人员与服务对象之比，政策要求不低于 1:5。",
+                         "Station staff to clients; the policy asks for at least 1:5."),
+    "help_home_rate": ("居家患者中接受社区康复服务的比例。",
+                       "Share of home patients receiving community rehabilitation."),
+    "unit_person_minutes": ("人·分钟", "person-minutes"),
+    "unit_minutes": ("分钟", "min"),
+    "unit_people": ("人", "people"),
+    "unit_sites": ("处", "sites"),
+    "unit_seconds": ("秒", "s"),
+    "per_100k": ("每十万人", "per 100k"),
+    "choose": ("请选择", "Choose"),
+    "no_data": ("无数据", "no data"),
+    "error_prefix_source": ("{source}", "{source}"),
+    "error_prefix_row": ("第 {row} 行", "row {row}"),
+    "error_prefix_field": ("字段“{field}”", "field '{field}'"),
+    "solve_failed": ("无法求解", "Could not solve"),
+    # engine messages with parameters (errors carry key + params, or are matched below)
+    "err_capacity": (
+        "总容量 {capacity} 小于需求 {demand}：即使按最大容量新增站点也不够。请增加候选点、"
+        "提高每站服务人员或减少新增站点之外的需求。",
+        "Total capacity {capacity} < demand {demand}: even the largest new sites are not "
+        "enough. Add candidates, raise staff per station or reduce demand.",
+    ),
+    "err_too_few_candidates": (
+        "要求新增 {p} 处站点，但只有 {available} 个可用候选点。请减小 p 或增加候选点。",
+        "{p} new sites requested but only {available} candidates are available. Lower p or "
+        "add candidates.",
+    ),
+    "err_unreachable": (
+        "{n} 个需求点在时间阈值内没有可用候选点。请放宽时间阈值或在其附近增加候选点。",
+        "{n} demand points have no available candidate within reach. Raise the threshold or "
+        "add candidates near them.",
+    ),
+    "err_proved_infeasible": (
+        "求解器证明在当前约束下没有可行方案。请放宽预算、面积或每街乡上限等约束。",
+        "The solver proved there is no plan meeting the constraints. Relax the budget, floor "
+        "area or per-township cap.",
+    ),
+    "err_time_limit": (
+        "在 {seconds} 秒时限内未找到可行方案（并未证明无解）。请延长求解时限。",
+        "No feasible plan found within {seconds} s (not proven infeasible). Raise the time "
+        "limit.",
+    ),
+    "err_cap_below_locked": (
+        "每街乡站点上限低于 {n} 个街乡已有的站点数。请提高上限或设为 0（不限）。",
+        "The per-township cap is below the stations already in {n} township(s). Raise it or "
+        "set 0 (no cap).",
+    ),
+    "err_heuristic_none": ("启发式算法未找到满足约束的方案。", "The heuristic found no plan "
+                           "meeting the constraints."),
+})
+
+_ENUM_COLUMNS = ("status", "entity_type", "zone", "time_source", "source", "weight")
+
+#: English engine messages → (key, parameter names), for errors raised without a key.
+_MESSAGE_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"total capacity (?P<capacity>[-\d.e+]+) < demand (?P<demand>[-\d.e+]+)", "err_capacity"),
+    (r"p=(?P<p>\d+) new sites requested but only (?P<available>\d+) candidates",
+     "err_too_few_candidates"),
+    (r"(?P<n>\d+) demand points (?:cannot reach|have no available candidate)",
+     "err_unreachable"),
+    (r"HiGHS proved the model infeasible", "err_proved_infeasible"),
+    (r"within the time limit of (?P<seconds>[\d.]+) s", "err_time_limit"),
+    (r"below the locked sites already in (?P<n>\d+) group", "err_cap_below_locked"),
+    (r"heuristic found no solution", "err_heuristic_none"),
+)
+
+
+def tf(key: str, lang: str = "zh", **params: object) -> str:
+    """:func:`t` with ``{name}`` placeholders filled from ``params``."""
+    text = t(key, lang)
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return text
+
+
+def column_label(name: str, lang: str = "zh") -> str:
+    """Return a column header in ``lang`` (``rule_id`` → 规则编号); unknown names as is."""
+    key = f"col_{name}"
+    return t(key, lang) if key in TEXT else name
+
+
+def value_label(value: object, lang: str = "zh") -> object:
+    """Translate an enumerated value (``fail``, ``township``, ``core`` …); others unchanged."""
+    if isinstance(value, str):
+        for prefix in ("value_", "weight_", "status_"):
+            if f"{prefix}{value}" in TEXT:
+                return t(f"{prefix}{value}", lang)
+    return value
+
+
+def localize_table(frame: object, lang: str = "zh", *,
+                   columns: dict[str, str] | None = None) -> object:
+    """Copy a pandas table for display, with headers and enumerated values in ``lang``.
+
+    Parameters
+    ----------
+    frame
+        A :class:`pandas.DataFrame`.
+    lang
+        ``"zh"`` or ``"en"``.
+    columns
+        Extra header labels that win over the built-in ones.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same rows; enumerated columns (status, type, zone, …) translated, headers translated.
+    """
+    out = frame.copy()
+    for col in _ENUM_COLUMNS:
+        if col in out.columns:
+            out[col] = out[col].map(lambda v: value_label(v, lang)).astype(object)
+    labels = {c: column_label(str(c), lang) for c in out.columns}
+    labels.update(columns or {})
+    out.columns = [labels[c] if c in labels else c for c in out.columns]
+    return out
+
+
+def fmt_number(value: object, *, decimals: int = 0, unit: str = "", percent: bool = False,
+               lang: str = "zh") -> str:
+    """Format a number for people: thousands separators, fixed decimals, unit; "—" if missing.
+
+    ``percent=True`` shows a fraction as a percentage (``0.953`` → ``95.3%``).
+    """
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if x != x or x in (float("inf"), float("-inf")):
+        return t("no_data", lang) if lang else "—"
+    if percent:
+        return f"{x * 100:,.{decimals}f}%"
+    text = f"{x:,.{decimals}f}"
+    return f"{text} {unit}".strip() if unit else text
+
+
+def render_error(exc: BaseException, lang: str = "zh") -> str:
+    """Render an engine error in the UI language.
+
+    Errors that carry ``key`` and ``params`` (see :mod:`planning.errors`) are rendered from
+    their message template; known English engine messages are matched to one; anything else
+    falls back to the English text. :class:`~planning.errors.InputError` location (file, row,
+    field) is prefixed in the UI language.
+
+    Parameters
+    ----------
+    exc
+        The exception raised by the engine.
+    lang
+        ``"zh"`` or ``"en"``.
+
+    Returns
+    -------
+    str
+    """
+    import re
+
+    detail = getattr(exc, "detail", None) or str(exc)
+    key = getattr(exc, "key", None)
+    params = dict(getattr(exc, "params", None) or {})
+    text = None
+    if key and key in TEXT:
+        text = tf(key, lang, **params)
+    elif lang == "zh":
+        for pattern, pkey in _MESSAGE_PATTERNS:
+            match = re.search(pattern, detail)
+            if match:
+                text = tf(pkey, lang, **match.groupdict())
+                break
+    if text is None:
+        text = detail  # no translation known: the engine's English text, never nothing
+    where = []
+    if getattr(exc, "source", None):
+        where.append(tf("error_prefix_source", lang, source=exc.source))
+    if getattr(exc, "row", None) is not None:
+        where.append(tf("error_prefix_row", lang, row=exc.row))
+    if getattr(exc, "field", None):
+        where.append(tf("error_prefix_field", lang, field=exc.field))
+    sep = "，" if lang == "zh" else ", "
+    colon = "：" if lang == "zh" else ": "
+    return f"{sep.join(where)}{colon}{text}" if where else text
