@@ -591,3 +591,18 @@ def test_progress_sheet_in_the_workbook(tmp_path, demo):
     assert city[4] == pytest.approx(rate)
     assert city[0] == "2020-12-31"
     ws.close()
+
+
+def test_area_indicators_match_the_headline_definitions(demo):
+    from planning.rules.indicators import headline, overview
+
+    table = pr.area_indicators(demo)
+    assert list(table.index) == [pr.CITY, *demo.district_names()]
+    for area in table.index:
+        district = None if area == pr.CITY else area
+        h, o = headline(demo, district=district), overview(demo, district=district)
+        assert table.loc[area, "coverage"] == pytest.approx(h.coverage, nan_ok=True)
+        assert table.loc[area, "home_service_rate"] == pytest.approx(o.home_service_rate,
+                                                                     nan_ok=True)
+        assert table.loc[area, "staffing"] == pytest.approx(o.staff_per_client, nan_ok=True)
+    assert table.loc[pr.CITY, "coverage"] < 1  # the demo has townships without a station

@@ -30,7 +30,6 @@ from planning.data.model import Dataset
 from planning.errors import InputError
 from planning.roles import Actor
 from planning.rules import load_profile
-from planning.rules.indicators import headline, overview
 from planning.rules.profile import Profile
 from planning.settings import Settings
 from planning.workspace import schema as S
@@ -207,30 +206,85 @@ def _with_counts(ds: Dataset, counts: pd.DataFrame) -> Dataset:
                    synthetic=ds.synthetic, sources=ds.sources, data_date=ds.data_date)
 
 
-def indicators_of(dataset: Dataset, *, district: str | None = None) -> dict[str, float]:
-    """The three milestone indicators (and the patient count behind the rate) for an area."""
-    h = headline(dataset, district=district)
-    o = overview(dataset, district=district)
-    ds = dataset.subset([district]) if district else dataset
-    patients = pd.to_numeric(ds.units["patients"], errors="coerce").sum(min_count=1)
-    return {"coverage": h.coverage, "home_service_rate": o.home_service_rate,
-            "staffing": o.staff_per_client,
-            "patients": float(patients) if pd.notna(patients) else np.nan}
+def _num(frame: pd.DataFrame, col: str) -> pd.Series:
+    """A count column as floats, missing as 0 (as the headline indicators count)."""
+    return pd.to_numeric(frame[col], errors="coerce").fillna(0).astype(float)
+
+
+def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    return (num.astype(float) / den.astype(float)).where(den != 0)
+
+
+def area_indicators(dataset: Dataset) -> pd.DataFrame:
+    """The three milestone indicators city-wide and per district, in one pass.
+
+    Same definitions as :func:`planning.rules.indicators.headline` (``coverage``) and
+    :func:`~planning.rules.indicators.overview` (``home_service_rate``, ``staffing`` = staff
+    per client) for ``district=None`` and each district, without building a subset per area.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: :data:`CITY` then the district names; columns ``coverage``,
+        ``home_service_rate``, ``staffing`` and ``patients`` (the count behind the rate).
+    """
+    units, st = dataset.units, dataset.stations()
+    covered_pairs = set(zip(st["district"], st["unit_id"], strict=True))
+    covered_any = set(st["unit_id"].dropna())
+    u = pd.DataFrame({
+        "district": units["district"].to_numpy(dtype=object),
+        "n": 1,
+        "covered": [(d, i) in covered_pairs for d, i in zip(units["district"], units["unit_id"],
+                                                             strict=True)],
+        "covered_city": units["unit_id"].isin(covered_any).to_numpy(),
+        "patients": _num(units, "patients").to_numpy(),
+        "served": _num(units, "patients_served").to_numpy(),
+        "known": pd.to_numeric(units["patients"], errors="coerce").notna().to_numpy(),
+    })
+    s = pd.DataFrame({"district": st["district"].to_numpy(dtype=object),
+                      "staff": _num(st, "staff").to_numpy(),
+                      "clients": _num(st, "clients").to_numpy()})
+    by = u.groupby("district").agg(n=("n", "sum"), covered=("covered", "sum"),
+                                   patients=("patients", "sum"), served=("served", "sum"),
+                                   known=("known", "sum"))
+    staff = s.groupby("district")[["staff", "clients"]].sum()
+    names = list(dataset.districts["name"])
+    by = by.reindex(names).fillna(0)
+    staff = staff.reindex(names).fillna(0)
+    city = pd.DataFrame({"n": [len(u)], "covered": [u["covered_city"].sum()],
+                         "patients": [u["patients"].sum()], "served": [u["served"].sum()],
+                         "known": [u["known"].sum()]}, index=[CITY])
+    city_staff = pd.DataFrame({"staff": [s["staff"].sum()], "clients": [s["clients"].sum()]},
+                              index=[CITY])
+    by, staff = pd.concat([city, by]), pd.concat([city_staff, staff])
+    return pd.DataFrame({
+        "coverage": _ratio(by["covered"], by["n"]),
+        "home_service_rate": _ratio(by["served"], by["patients"]),
+        "staffing": _ratio(staff["staff"], staff["clients"]),
+        "patients": by["patients"].where(by["known"] > 0),
+    })
 
 
 def _targets(profile: Profile) -> dict[str, dict[int, float]]:
+    """Target per milestone year of each indicator, from every rule of its metric.
+
+    A rule with ``targets`` gives one per year; a rule with a ``milestone`` and a ``threshold``
+    gives that year's; a threshold without a milestone applies to every year not set otherwise.
+    """
     years = profile.milestones
     out: dict[str, dict[int, float]] = {}
     for ind, (metric, _zh, _en) in INDICATORS.items():
-        rule = next((r for r in profile.rules if r.metric == metric), None)
-        if rule is None:
-            out[ind] = {}
-        elif rule.targets:
-            out[ind] = {int(y): float(v) for y, v in rule.targets.items()}
-        elif rule.threshold is not None:
-            out[ind] = {y: float(rule.threshold) for y in years}
-        else:
-            out[ind] = {}
+        dated: dict[int, float] = {}
+        standing: float | None = None
+        for rule in (r for r in profile.rules if r.metric == metric):
+            if rule.targets:
+                dated.update({int(y): float(v) for y, v in rule.targets.items()})
+            elif rule.threshold is not None and rule.milestone is not None:
+                dated[int(rule.milestone)] = float(rule.threshold)
+            elif rule.threshold is not None and standing is None:
+                standing = float(rule.threshold)
+        out[ind] = {y: dated.get(y, standing) for y in years
+                    if dated.get(y, standing) is not None}
     return out
 
 
@@ -294,15 +348,15 @@ def progress_table(ws: Workspace, project: str, profile: Profile | str, *,
         if number not in cache:
             cache[number] = load_dataset(ws, project, version=number)
         counts = snapshot_counts(ws, project, report_date, suppress=False)
-        ds = _with_counts(cache[number], counts)
-        areas: list[str | None] = [None, *(ds.district_names() if opts.districts else [])]
-        for area in areas:
-            values = indicators_of(ds, district=area)
+        table = area_indicators(_with_counts(cache[number], counts))
+        if not opts.districts:
+            table = table.loc[[CITY]]
+        for area, values in table.iterrows():
             small = 0 < values["patients"] < threshold if pd.notna(values["patients"]) else False
             for ind, (_metric, zh, en) in INDICATORS.items():
                 hide = opts.suppress and ind == "home_service_rate" and bool(small)
-                rec = {"report_date": report_date, "area": area or CITY,
-                       "level": "district" if area else "city", "indicator": ind,
+                rec = {"report_date": report_date, "area": area,
+                       "level": "city" if area == CITY else "district", "indicator": ind,
                        "label_zh": zh, "label_en": en,
                        "value": np.nan if hide else float(values[ind]), "suppressed": hide}
                 for year in prof.milestones:
