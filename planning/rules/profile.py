@@ -354,21 +354,20 @@ def _key_text(node: yaml.Node) -> str:
 def _check_nodes(root: yaml.Node, source: str) -> None:
     """Walk the node tree (aliases expanded): bounded size, scalar keys, no duplicate keys."""
     seen = 0
-    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    stack: list[tuple[yaml.Node, str, str | None]] = [(root, "", None)]
     while stack:
-        node, path = stack.pop()
+        node, path, rid = stack.pop()
         seen += 1
         if seen > MAX_NODES:
             msg = (f"more than {MAX_NODES:,} values once YAML aliases are expanded (near "
                    f"'{path or 'top'}'); a profile is small")
             raise ProfileError(msg, source=source, field=path or None)
         if isinstance(node, yaml.SequenceNode):
-            rid = None
-            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(node.value))
+            stack.extend((child, f"{path}[{i}]", rid) for i, child in enumerate(node.value))
         elif isinstance(node, yaml.MappingNode):
             keys: dict[str, int] = {}
             rid = next((v.value for k, v in node.value if isinstance(k, yaml.ScalarNode)
-                        and k.value == "id" and isinstance(v, yaml.ScalarNode)), None)
+                        and k.value == "id" and isinstance(v, yaml.ScalarNode)), rid)
             where = f"rule {rid!r}: " if rid else ""
             for k, v in node.value:
                 name = _key_text(k)
@@ -388,7 +387,7 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
                            "first — keep one")
                     raise ProfileError(msg, source=source, field=here)
                 keys[name] = line
-                stack.append((v, here))
+                stack.append((v, here, rid))
 
 
 def load_yaml(text: str, *, source: str) -> Any:
