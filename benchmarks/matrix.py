@@ -55,7 +55,7 @@ def synthetic_network(side: int = 317, seed: int = 0) -> network.RoutingNetwork:
     heads = np.concatenate([b, a[two_way]])
     kmh = rng.uniform(20.0, 50.0, tails.size)
     minutes = 0.1 / kmh * 60.0
-    return network.RoutingNetwork.from_arrays(xy, tails, heads, minutes, crs=UTM50, key="grid")
+    return network.RoutingNetwork.from_arrays(xy, (tails, heads, minutes), crs=UTM50, key="grid")
 
 
 def random_points(net: network.RoutingNetwork, n: int, rng: np.random.Generator):

@@ -67,8 +67,8 @@ def _child(args: argparse.Namespace) -> None:
             client = Client(cluster)
             client.wait_for_workers(args.workers)
         t1 = time.perf_counter()
-        res = batch.run_batch(args.store, args.out, client=client,
-                              scheduler="sync" if args.child == "sync" else None)
+        res = batch.run_batch(args.store, args.out, run=batch.RunOptions(
+            client=client, scheduler="sync" if args.child == "sync" else None))
         t2 = time.perf_counter()
         if client is not None:
             client.close()

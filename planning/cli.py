@@ -429,10 +429,12 @@ def batch(
         keys = [k.strip() for k in only.split(",")] if only else None
         if store is None and provinces:
             source = national.synthetic_national(provinces=provinces.split(","))
-        res = batch_mod.run_batch(source, out, by=by, profile=profile, year=year,
-                                  threshold_min=threshold_min, mode=mode, candidates=candidates,
-                                  only=keys, scheduler=scheduler, n_workers=workers,
-                                  retries=retries, force=force, progress=show)
+        options = batch_mod.BatchOptions(by=by, profile=profile, year=year,
+                                         threshold_min=threshold_min, mode=mode,
+                                         candidates=candidates)
+        run = batch_mod.RunOptions(only=tuple(keys) if keys else None, scheduler=scheduler,
+                                   n_workers=workers, retries=retries, force=force)
+        res = batch_mod.run_batch(source, out, options, run=run, progress=show)
     except InputError as exc:
         _fail_input(exc)
     t = res.totals

@@ -69,7 +69,7 @@ def directed() -> network.RoutingNetwork:
     tails = np.concatenate([tails, shortcuts[:, 0]])
     heads = np.concatenate([heads, shortcuts[:, 1]])
     minutes = rng.uniform(0.5, 3.0, tails.size)
-    return network.RoutingNetwork.from_arrays(xy, tails, heads, minutes, crs=UTM50)
+    return network.RoutingNetwork.from_arrays(xy, (tails, heads, minutes), crs=UTM50)
 
 
 @pytest.mark.parametrize(("n_demand", "n_supply"), [(40, 6), (5, 30)])
@@ -93,7 +93,8 @@ def test_matrix_matches_networkx_on_directed_graph(
 def test_one_way_streets_make_the_matrix_asymmetric() -> None:
     xy = np.array([[X0, Y0], [X0 + 100, Y0], [X0 + 200, Y0]])
     # 0 -> 1 -> 2 is one-way and fast; the way back 2 -> 0 is slow
-    net = network.RoutingNetwork.from_arrays(xy, [0, 1, 2], [1, 2, 0], [1.0, 1.0, 10.0], crs=UTM50)
+    net = network.RoutingNetwork.from_arrays(xy, ([0, 1, 2], [1, 2, 0], [1.0, 1.0, 10.0]),
+                                             crs=UTM50)
     m = access.travel_time_matrix(net, _points(xy), _points(xy))
     np.testing.assert_array_equal(m.values, [[0, 1, 2], [11, 0, 1], [10, 11, 0]])
 
@@ -166,7 +167,8 @@ def _grid(side: int = 41, spacing: float = 100.0) -> network.RoutingNetwork:
     a = np.concatenate([idx[:, :-1].ravel(), idx[:-1].ravel()])
     b = np.concatenate([idx[:, 1:].ravel(), idx[1:].ravel()])
     tails, heads = np.concatenate([a, b]), np.concatenate([b, a])
-    return network.RoutingNetwork.from_arrays(xy, tails, heads, np.ones(tails.size), crs=UTM50)
+    return network.RoutingNetwork.from_arrays(xy, (tails, heads, np.ones(tails.size)),
+                                              crs=UTM50)
 
 
 def test_isochrone_areas_population_and_nesting() -> None:

@@ -103,7 +103,7 @@ def test_nearest_minutes_matches_straight_line_matrix(layers):
 
 def test_run_batch_end_to_end(layers, store, client, tmp_path):
     seen = []
-    res = batch.run_batch(store, tmp_path, client=client,
+    res = batch.run_batch(store, tmp_path, run=batch.RunOptions(client=client),
                           progress=lambda o, i, n: seen.append((o.key, i, n)))
     assert res.ok and sorted(res.computed) == list(PROVINCES) and not res.skipped
     assert sorted(k for k, _, _ in seen) == list(PROVINCES) and seen[-1][1:] == (3, 3)
@@ -150,17 +150,17 @@ def test_run_batch_end_to_end(layers, store, client, tmp_path):
 
     # resume: a second run recomputes nothing and rewrites no partition file
     before = _mtimes(tmp_path)
-    again = batch.run_batch(store, tmp_path, client=client)
+    again = batch.run_batch(store, tmp_path, run=batch.RunOptions(client=client))
     assert again.computed == () and sorted(again.skipped) == list(PROVINCES)
     after = _mtimes(tmp_path)
     assert {k: v for k, v in after.items() if "national_summary" not in k} == \
         {k: v for k, v in before.items() if "national_summary" not in k}
     # a changed option invalidates the fingerprint: only then is a partition recomputed
-    changed = batch.run_batch(store, tmp_path, only=["64"], threshold_min=10,
-                              scheduler="sync")
+    changed = batch.run_batch(store, tmp_path, batch.BatchOptions(threshold_min=10),
+                              run=batch.RunOptions(only=("64",), scheduler="sync"))
     assert changed.computed == ("64",)
     with pytest.raises(InputError, match="unknown partition"):
-        batch.run_batch(store, tmp_path, only=["99"], scheduler="sync")
+        batch.run_batch(store, tmp_path, run=batch.RunOptions(only=("99",), scheduler="sync"))
 
 
 # --------------------------------------------------------------------------- failures
@@ -175,7 +175,7 @@ def _flaky(key, layers, spec, *, settings=DEFAULT):
 
 def test_failed_partition_is_reported_and_rerun_alone(store, tmp_path, monkeypatch):
     monkeypatch.setenv("JINGKANG_TEST_FAIL", "1")
-    res = batch.run_batch(store, tmp_path, scheduler="sync", task=_flaky)
+    res = batch.run_batch(store, tmp_path, run=batch.RunOptions(scheduler="sync", task=_flaky))
     assert not res.ok and set(res.failed) == {"12"}
     assert "planted failure" in res.failed["12"]
     assert sorted(res.computed) == ["11", "64"]
@@ -188,7 +188,8 @@ def test_failed_partition_is_reported_and_rerun_alone(store, tmp_path, monkeypat
     before = _mtimes(tmp_path)
 
     monkeypatch.setenv("JINGKANG_TEST_FAIL", "0")
-    rerun = batch.run_batch(store, tmp_path, only=["12"], scheduler="sync", task=_flaky)
+    rerun = batch.run_batch(store, tmp_path,
+                            run=batch.RunOptions(only=("12",), scheduler="sync", task=_flaky))
     assert rerun.ok and rerun.computed == ("12",) and rerun.skipped == ()
     after = _mtimes(tmp_path)
     for key in ("11", "64"):  # the others were not recomputed
@@ -222,7 +223,8 @@ def test_resumes_after_a_killed_worker(store, client, tmp_path):
     log = tmp_path / "log"
     log.mkdir()
     out = tmp_path / "out"
-    res = batch.run_batch(store, out, client=client, task=KillOnce("64", log))
+    res = batch.run_batch(store, out, run=batch.RunOptions(client=client,
+                                                           task=KillOnce("64", log)))
     assert res.ok, res.failed
     assert (log / "64.killed").exists()
     calls = {k: len((log / f"{k}.calls").read_text().split()) for k in PROVINCES}
@@ -231,7 +233,8 @@ def test_resumes_after_a_killed_worker(store, client, tmp_path):
         assert (out / "_done" / f"{key}.json").exists()
         assert len(gpd.read_parquet(out / "townships" / f"{key}.parquet"))
     assert not list(out.rglob("*.tmp"))  # no half-written file left behind
-    again = batch.run_batch(store, out, client=client, task=KillOnce("64", log))
+    again = batch.run_batch(store, out, run=batch.RunOptions(client=client,
+                                                             task=KillOnce("64", log)))
     assert again.computed == () and len(again.skipped) == 3
     assert {k: len((log / f"{k}.calls").read_text().split()) for k in PROVINCES} == calls
 

@@ -190,7 +190,7 @@ def test_online_download_is_opt_in_and_fails_fast(tmp_path: Path) -> None:
 def test_routing_network_collapses_parallel_edges_and_drops_loops() -> None:
     xy = np.array([[0.0, 0.0], [100.0, 0.0], [200.0, 0.0]])
     net = network.RoutingNetwork.from_arrays(
-        xy, [0, 0, 1, 2, 1], [1, 1, 2, 2, 0], [5.0, 2.0, 1.0, 0.5, 3.0], crs="EPSG:32650"
+        xy, ([0, 0, 1, 2, 1], [1, 1, 2, 2, 0], [5.0, 2.0, 1.0, 0.5, 3.0]), crs="EPSG:32650"
     )
     assert net.forward.nnz == 3  # 0->1 (twice), 1->2, 1->0; the 2->2 loop is gone
     assert net.forward[0, 1] == 2.0  # the faster parallel edge

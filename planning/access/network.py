@@ -430,9 +430,7 @@ class RoutingNetwork:
     def from_arrays(
         cls,
         xy: np.ndarray,
-        tails: np.ndarray,
-        heads: np.ndarray,
-        minutes: np.ndarray,
+        edges: tuple[np.ndarray, np.ndarray, np.ndarray],
         *,
         crs: Any,
         node_ids: np.ndarray | None = None,
@@ -442,8 +440,10 @@ class RoutingNetwork:
     ) -> RoutingNetwork:
         """Build from node coordinates and edge arrays (no networkx needed).
 
-        ``edge_geoms`` defaults to straight segments between the end nodes.
+        ``edges`` is ``(tails, heads, minutes)``: node indices and travel minutes per directed
+        edge. ``edge_geoms`` defaults to straight segments between the end nodes.
         """
+        tails, heads, minutes = edges
         xy = np.asarray(xy, dtype=np.float64)
         n = xy.shape[0]
         tails = np.asarray(tails, dtype=np.int64)
@@ -519,7 +519,7 @@ def routing_network(G: nx.MultiDiGraph, *, weight: str = "travel_time") -> Routi
     )
     geoms[flipped] = shapely.reverse(geoms[flipped])
     return RoutingNetwork.from_arrays(
-        xy, tails, heads, seconds / 60.0, crs=crs, node_ids=node_ids, edge_geoms=geoms,
+        xy, (tails, heads, seconds / 60.0), crs=crs, node_ids=node_ids, edge_geoms=geoms,
         mode=str(G.graph.get("jingkang_mode", "drive")), key=str(G.graph.get("jingkang_key", "")),
     )  # fmt: skip
 

@@ -8,7 +8,15 @@ per-partition computation, free of dask.
 """
 
 from planning.batch.partition import compute_partition
-from planning.batch.runner import COUNT_COLUMNS, OUTPUTS, BatchResult, read_output, run_batch
+from planning.batch.runner import (
+    COUNT_COLUMNS,
+    OUTPUTS,
+    BatchOptions,
+    BatchResult,
+    RunOptions,
+    read_output,
+    run_batch,
+)
 
-__all__ = ["COUNT_COLUMNS", "OUTPUTS", "BatchResult", "compute_partition", "read_output",
-           "run_batch"]
+__all__ = ["COUNT_COLUMNS", "OUTPUTS", "BatchOptions", "BatchResult", "RunOptions",
+           "compute_partition", "read_output", "run_batch"]

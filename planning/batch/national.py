@@ -100,7 +100,7 @@ class NationalLayers:
         return sorted(self.districts[_check_level(by)].astype(str).unique())
 
     def partition(self, key: str, by: str = "province") -> NationalLayers:
-        """The rows of one partition (no validation)."""
+        """Return the rows of one partition (no validation)."""
         col = _check_level(by)
         pick = {n: getattr(self, n) for n in LAYERS}
         pick = {n: g[g[col].astype(str) == key] for n, g in pick.items()}
@@ -123,6 +123,7 @@ class NationalLayers:
 
     @property
     def n_units(self) -> int:
+        """Number of townships."""
         return len(self.units)
 
 
@@ -143,7 +144,7 @@ def _read_package(name: str) -> gpd.GeoDataFrame:
 
 
 def county_boundaries() -> gpd.GeoDataFrame:
-    """The 2,852 mainland county-level units (real): ``district_id``, ``name``, keys, geometry.
+    """Return the 2,852 mainland county-level units (real) with keys and geometry.
 
     Columns: ``district_id`` (6-digit admin code), ``name`` (unique; repeated names get the code
     appended), ``name_zh`` (the name as published), ``province``, ``prefecture``, geometry
@@ -188,9 +189,12 @@ def area_names() -> dict[str, str]:
 # --------------------------------------------------------------------------- synthetic set
 
 def _zones(counties: gpd.GeoDataFrame, area_km2: np.ndarray) -> np.ndarray:
-    """Synthetic functional zones by area: urban districts (…区) under 150 km² core, under
-    600 km² expansion, under 1,500 km² new_development, larger ecological; counties under
-    3,000 km² new_development, larger ecological."""
+    """Assign synthetic functional zones by area.
+
+    Urban districts (…区) under 150 km² core, under 600 km² expansion, under 1,500 km²
+    new_development, larger ecological; counties under 3,000 km² new_development, larger
+    ecological.
+    """
     urban = counties["name_zh"].astype(str).str.endswith("区").to_numpy()
     city = np.select([area_km2 < 150, area_km2 < 600, area_km2 < 1500],
                      ["core", "expansion", "new_development"], "ecological")
@@ -489,7 +493,7 @@ def store_path(settings: Settings = DEFAULT) -> Path:
 
 def synthetic_national(settings: Settings = DEFAULT, *, provinces: Sequence[str] | None = None,
                        fraction: float = 1.0) -> NationalLayers:
-    """The synthetic national set (real counties, synthetic below), cached as GeoParquet.
+    """Return the synthetic national set (real counties, synthetic below), cached as GeoParquet.
 
     Parameters
     ----------
@@ -518,7 +522,7 @@ def ensure_store(settings: Settings = DEFAULT) -> Path:
 
 
 def subsample(layers: NationalLayers, fraction: float, *, seed: int = 0) -> NationalLayers:
-    """A random ``fraction`` of the counties with all their townships and facilities."""
+    """Return a random ``fraction`` of the counties with all their townships and facilities."""
     if not 0 < fraction <= 1:
         msg = f"fraction must be in (0, 1]; got {fraction!r}"
         raise InputError(msg, field="fraction")

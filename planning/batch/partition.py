@@ -141,7 +141,7 @@ def _candidates(need: gpd.GeoDataFrame, spec: BatchSpec) -> gpd.GeoDataFrame:
 
 def _site_plan(ds: Dataset, spec: BatchSpec, settings: Settings,
                synthetic: bool) -> tuple[gpd.GeoDataFrame, str]:
-    """New sites so every township without a station gets one (TownshipCover)."""
+    """Return new sites so every township without a station gets one (TownshipCover)."""
     units = ds.units
     need = units[~units["unit_id"].isin(set(ds.stations()["unit_id"].dropna()))]
     cols = ["site_id", "unit_id", "district", "source", "minutes", "population", "synthetic"]

@@ -45,7 +45,7 @@ import socket
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,7 @@ class BatchResult:
 
     @property
     def ok(self) -> bool:
+        """Whether no partition failed."""
         return not self.failed
 
 
@@ -149,7 +150,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _done(out: Path, key: str, fingerprint: str) -> dict[str, Any] | None:
-    """The done marker of ``key`` if it matches ``fingerprint`` and every output exists."""
+    """Return the done marker of ``key`` if it matches ``fingerprint`` and every output exists."""
     marker = _read_json(out / "_done" / f"{key}.json")
     if not marker or marker.get("fingerprint") != fingerprint:
         return None
@@ -183,10 +184,21 @@ def _read_part(key: str, *, root: str, layer: str, by: str) -> gpd.GeoDataFrame:
 Task = Callable[..., PartitionOutput]
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every partition of one run shares (picklable, shipped to the workers)."""
+
+    meta: national.NationalLayers
+    spec: BatchSpec
+    out: str
+    settings: Settings
+    task: Task
+
+
 def _run_one(key: str, districts: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
-             facilities: gpd.GeoDataFrame, *, meta: national.NationalLayers, spec: BatchSpec,
-             out: str, fp: str, settings: Settings, task: Task) -> dict[str, Any]:
+             facilities: gpd.GeoDataFrame, *, job: _Job, fp: str) -> dict[str, Any]:
     """Compute and write one partition unless its done marker already matches (idempotent)."""
+    meta, spec, out, settings, task = job.meta, job.spec, job.out, job.settings, job.task
     out_dir = Path(out)
     marker = _done(out_dir, key, fp)
     if marker is not None:
@@ -261,9 +273,17 @@ def _run_sync(todo: list[str], run: Callable[[str], dict[str, Any]], out: Path,
             report(_fail(out, key, exc, traceback.format_exc(), fps[key]))
 
 
-def _run_dask(todo: list[str], args: dict[str, Any], root: Path, by: str, out: Path,
+@dataclass(frozen=True)
+class _Where:
+    root: Path
+    by: str
+    out: Path
+
+
+def _run_dask(todo: list[str], job: _Job, where: _Where,
               fps: Mapping[str, str], report: Callable[[PartitionOutcome], None], *,
               client: Any, retries: int) -> None:
+    root, by, out = where.root, where.by, where.out
     import dask.dataframe as dd
     from dask import delayed
     from distributed import as_completed
@@ -275,8 +295,8 @@ def _run_dask(todo: list[str], args: dict[str, Any], root: Path, by: str, out: P
         frames[layer] = dd.from_map(_read_part, todo, root=str(root), layer=layer, by=by,
                                     meta=meta, enforce_metadata=False)
     tasks = [delayed(_run_one, pure=False)(key, *(frames[n].partitions[i]
-                                                  for n in national.LAYERS), fp=fps[key],
-                                           **args)
+                                                  for n in national.LAYERS), job=job,
+                                           fp=fps[key])
              for i, key in enumerate(todo)]
     futures = client.compute(tasks, retries=retries)
     key_of = {f.key: k for f, k in zip(futures, todo, strict=True)}
@@ -304,27 +324,83 @@ def _client(scheduler: str | None, n_workers: int | None, processes: bool) -> tu
     return Client(cluster), f"LocalCluster({n} {'processes' if processes else 'threads'})"
 
 
+@dataclass(frozen=True)
+class BatchOptions:
+    """What to compute in every partition.
+
+    Attributes
+    ----------
+    by : str
+        Partition level: ``province`` or ``prefecture``.
+    profile : str
+        Packaged profile name or YAML path, for :func:`planning.rules.evaluate`.
+    year : int, optional
+        Milestone year (``None``: every milestone).
+    threshold_min : float
+        Access threshold in minutes.
+    mode : str
+        ``walk`` or ``drive``; speeds from ``settings``.
+    candidates : str
+        Siting candidates: ``centroid`` (one per township without a station) or ``grid``.
+    spacing_m : float
+        Grid spacing for ``candidates="grid"``.
+    """
+
+    by: str = "province"
+    profile: str = "beijing-2018"
+    year: int | None = None
+    threshold_min: float = 30.0
+    mode: str = "drive"
+    candidates: str = "centroid"
+    spacing_m: float = 5000.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run the partitions: which, where, and how hard to retry.
+
+    Attributes
+    ----------
+    only : tuple of str, optional
+        Run only these partition keys (others are untouched; the workbook still lists all).
+    scheduler : str, optional
+        Address of a running dask scheduler (``tcp://host:8786``); ``"sync"`` runs the
+        partitions one after another in this process without dask. ``None``: the dask config's
+        ``scheduler-address`` (env ``DASK_SCHEDULER_ADDRESS``), else a new LocalCluster on
+        127.0.0.1 with no dashboard. Workers must see ``out_dir`` and the store at the same path.
+    client : distributed.Client, optional
+        An existing client to use instead (not closed here).
+    n_workers : int, optional
+        LocalCluster size (default ``min(4, cpu_count)``).
+    processes : bool
+        LocalCluster worker kind.
+    retries : int
+        Automatic dask retries of a partition that raised (a killed worker is always retried
+        by dask up to its ``allowed-failures``).
+    force : bool
+        Recompute partitions even when done.
+    task : callable
+        The per-partition computation (default :func:`compute_partition`); must be picklable.
+    """
+
+    only: tuple[str, ...] | None = None
+    scheduler: str | None = None
+    client: Any = None
+    n_workers: int | None = None
+    processes: bool = True
+    retries: int = 0
+    force: bool = False
+    task: Task = compute_partition
+
+
 def run_batch(
     source: national.NationalLayers | str | Path,
     out_dir: str | Path,
+    options: BatchOptions | None = None,
     *,
-    by: str = "province",
-    profile: str = "beijing-2018",
-    year: int | None = None,
-    threshold_min: float = 30.0,
-    mode: str = "drive",
-    candidates: str = "centroid",
-    spacing_m: float = 5000.0,
-    only: Iterable[str] | None = None,
-    scheduler: str | None = None,
-    client: Any = None,
-    n_workers: int | None = None,
-    processes: bool = True,
-    retries: int = 0,
-    force: bool = False,
+    run: RunOptions | None = None,
     progress: Callable[[PartitionOutcome, int, int], None] | None = None,
     settings: Settings = DEFAULT,
-    task: Task = compute_partition,
 ) -> BatchResult:
     """Run the compliance check, access summary and township siting per partition on dask.
 
@@ -335,34 +411,14 @@ def run_batch(
         the directory of a GeoParquet store (:func:`planning.batch.national.write_store`).
     out_dir
         Output directory (see the module docstring for the layout).
-    by
-        Partition level: ``province`` or ``prefecture``.
-    profile, year
-        Policy profile and milestone year for :func:`planning.rules.evaluate`.
-    threshold_min, mode
-        Access threshold (minutes) and ``walk``/``drive``; speeds from ``settings``.
-    candidates, spacing_m
-        Siting candidates: ``centroid`` (one per township without a station) or ``grid``.
-    only
-        Run only these partition keys (others are untouched; the workbook still lists all).
-    scheduler
-        Address of a running dask scheduler (``tcp://host:8786``); ``"sync"`` runs the
-        partitions one after another in this process without dask. ``None``: the dask config's
-        ``scheduler-address`` (env ``DASK_SCHEDULER_ADDRESS``), else a new LocalCluster on
-        127.0.0.1 with no dashboard. Workers must see ``out_dir`` and the store at the same path.
-    client
-        An existing ``distributed.Client`` to use instead (not closed here).
-    n_workers, processes
-        LocalCluster size (default ``min(4, cpu_count)``) and worker kind.
-    retries
-        Automatic dask retries of a partition that raised (a killed worker is always retried
-        by dask up to its ``allowed-failures``).
-    force
-        Recompute partitions even when done.
+    options
+        What to compute (:class:`BatchOptions`; default: Beijing 2018 profile by province).
+    run
+        Which partitions and where (:class:`RunOptions`; default: all, new LocalCluster).
     progress
         Called after each partition with ``(outcome, n_finished, n_todo)``.
-    task
-        The per-partition computation (default :func:`compute_partition`); must be picklable.
+    settings
+        Speeds, detour factor and solver limits recorded in the fingerprint.
 
     Returns
     -------
@@ -374,6 +430,8 @@ def run_batch(
         Unknown options or partition keys, or a store that cannot be read.
     """
     t0 = time.perf_counter()
+    opts, run = options or BatchOptions(), run or RunOptions()
+    by, profile, mode, candidates = opts.by, opts.profile, opts.mode, opts.candidates
     if candidates not in CANDIDATES:
         msg = f"unknown candidates {candidates!r}; expected one of {', '.join(CANDIDATES)}"
         raise InputError(msg, field="candidates")
@@ -381,9 +439,9 @@ def run_batch(
         msg = f"unknown mode {mode!r}; expected walk or drive"
         raise InputError(msg, field="mode")
     rules.load_profile(profile)  # refuse a bad profile before starting workers
-    spec = BatchSpec(by=national._check_level(by), profile=str(profile), year=year,
-                     threshold_min=float(threshold_min), mode=mode, candidates=candidates,
-                     spacing_m=float(spacing_m),
+    spec = BatchSpec(by=national._check_level(by), profile=str(profile), year=opts.year,
+                     threshold_min=float(opts.threshold_min), mode=mode, candidates=candidates,
+                     spacing_m=float(opts.spacing_m),
                      speed_kmh=settings.walk_speed_kmh if mode == "walk"
                      else settings.drive_speed_kmh,
                      detour_factor=settings.detour_factor,
@@ -392,8 +450,8 @@ def run_batch(
     out.mkdir(parents=True, exist_ok=True)
     root, layers = _prepare(source, out)
     keys = national.store_keys(root, by)
-    if only is not None:
-        wanted = [str(k) for k in only]
+    if run.only is not None:
+        wanted = [str(k) for k in run.only]
         unknown = sorted(set(wanted) - set(keys))
         if unknown:
             msg = f"unknown partition(s) {', '.join(unknown)}; known: {', '.join(keys)}"
@@ -405,11 +463,11 @@ def run_batch(
     outcomes: dict[str, PartitionOutcome] = {}
     todo = []
     for key in selected:
-        if not force and (marker := _done(out, key, fps[key])) is not None:
+        if not run.force and (marker := _done(out, key, fps[key])) is not None:
             outcomes[key] = _outcome(key, {**marker, "status": "skipped"})
         else:
             todo.append(key)
-    if force:
+    if run.force:
         for key in todo:
             (out / "_done" / f"{key}.json").unlink(missing_ok=True)
 
@@ -418,21 +476,21 @@ def run_batch(
         if progress is not None:
             progress(o, sum(k in outcomes for k in todo), len(todo))
 
-    args = {"meta": _meta(root, layers), "spec": spec, "out": str(out), "settings": settings,
-            "task": task}
+    job = _Job(_meta(root, layers), spec, str(out), settings, run.task)
     where = "sync"
-    if todo and scheduler == "sync":
-        def run(key: str) -> dict[str, Any]:
+    if todo and run.scheduler == "sync":
+        def one(key: str) -> dict[str, Any]:
             parts = [_read_part(key, root=str(root), layer=n, by=by) for n in national.LAYERS]
-            return _run_one(key, *parts, fp=fps[key], **args)
+            return _run_one(key, *parts, job=job, fp=fps[key])
 
-        _run_sync(todo, run, out, fps, report)
+        _run_sync(todo, one, out, fps, report)
     elif todo:
-        own = client is None
-        client, where = (client, str(client.scheduler.address)) if not own else \
-            _client(scheduler, n_workers, processes)
+        own = run.client is None
+        client, where = (run.client, str(run.client.scheduler.address)) if not own else \
+            _client(run.scheduler, run.n_workers, run.processes)
         try:
-            _run_dask(todo, args, root, by, out, fps, report, client=client, retries=retries)
+            _run_dask(todo, job, _Where(root, by, out), fps, report, client=client,
+                      retries=run.retries)
         finally:
             if own:
                 cluster = getattr(client, "cluster", None)
@@ -490,7 +548,7 @@ def _shares(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _totals(summary: pd.DataFrame) -> pd.Series:
-    """Counts summed over done partitions; shares recomputed from the sums."""
+    """Count summed over done partitions; shares recomputed from the sums."""
     done = summary[summary["status"] == "done"]
     sums = done[list(COUNT_COLUMNS)].astype(float).sum()
     tot = _shares(pd.DataFrame([sums]))

@@ -12,7 +12,7 @@ from planning.data.crs import to_metric
 
 def grid_points(units: gpd.GeoDataFrame, *, spacing_m: float = 1000.0,
                 min_per_unit: int = 1) -> gpd.GeoDataFrame:
-    """A regular grid of points inside township polygons, in the townships' UTM zone.
+    """Return a regular grid of points inside township polygons, in the townships' UTM zone.
 
     Parameters
     ----------

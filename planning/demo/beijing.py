@@ -296,7 +296,7 @@ def _cache_path(settings: Settings) -> Path:
 
 
 def beijing_demo(settings: Settings = DEFAULT) -> Dataset:
-    """The Beijing demo dataset, generated on first use and cached under ``settings.cache_dir``.
+    """Return the Beijing demo, generated on first use and cached under ``settings.cache_dir``.
 
     The cache is a GeoPackage (layers ``districts``, ``units``, ``facilities``) plus a JSON
     side-car with the planted defects; it is re-validated on every load.

@@ -139,7 +139,7 @@ def from_points(
 def grid_in_units(
     units: gpd.GeoDataFrame, *, spacing_m: float = 1000.0, min_per_unit: int = 1
 ) -> gpd.GeoDataFrame:
-    """A regular grid of candidate points inside township polygons.
+    """Return a regular grid of candidate points inside township polygons.
 
     The grid is laid out in the UTM zone of the townships (metres), so ``spacing_m`` is true
     distance. A township too small to hold a grid point still gets ``min_per_unit`` candidate

@@ -285,7 +285,7 @@ def _kpis(ctx: _Run, before: np.ndarray, after: np.ndarray,
 
 
 def add_sites(dataset: Dataset, sites: gpd.GeoDataFrame) -> Dataset:
-    """The dataset with suggested sites added as planned rehab stations (attributes unknown).
+    """Return the dataset with suggested sites added as planned rehab stations (attributes unknown).
 
     Only the new rows are validated; the rest of the dataset was validated when it was made.
     """
