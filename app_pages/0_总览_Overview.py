@@ -15,8 +15,8 @@ from planning.app.ui import (
     show_map,
     sidebar,
 )
-from planning.i18n import t
-from planning.publish import maps
+from planning.i18n import fmt_number, t
+from planning.publish import maps, tables
 from planning.rules import indicators
 
 lang, dataset, district = sidebar()
@@ -26,17 +26,20 @@ st.caption(t("app_caption", lang))
 
 kpi = indicators.headline(dataset, district=district)
 c1, c2, c3, c4 = st.columns(4)
-c1.metric(t("townships", lang), kpi.townships)
-c2.metric(t("stations", lang), kpi.stations)
-c3.metric(t("without_station", lang), kpi.townships_without_station)
-c4.metric(t("coverage", lang), f"{kpi.coverage:.1%}")
+c1.metric(t("townships", lang), fmt_number(kpi.townships))
+c2.metric(t("stations", lang), fmt_number(kpi.stations))
+c3.metric(t("without_station", lang), fmt_number(kpi.townships_without_station))
+c4.metric(t("coverage", lang), fmt_number(kpi.coverage, decimals=1, percent=True),
+          help=t("help_coverage", lang))
 ov = indicators.overview(dataset, district=district)
 d1, d2, d3 = st.columns(3)
-d1.metric(t("beds_per_100k", lang), f"{ov.beds_per_100k:.1f}")
+d1.metric(t("beds_per_100k", lang), fmt_number(ov.beds_per_100k, decimals=1),
+          help=t("help_beds", lang))
 d2.metric(t("staff_per_client", lang), f"1 : {ov.clients_per_staff:.1f}"
-          if ov.clients_per_staff == ov.clients_per_staff else "—")
-d3.metric(t("home_service_rate", lang), f"{ov.home_service_rate:.0%}"
-          if ov.home_service_rate == ov.home_service_rate else "—")
+          if ov.clients_per_staff == ov.clients_per_staff else "—",
+          help=t("help_staff_ratio", lang))
+d3.metric(t("home_service_rate", lang), fmt_number(ov.home_service_rate, percent=True),
+          help=t("help_home_rate", lang))
 
 st.caption(t("map_caption", lang))
 show_map(lambda: maps.overview_map(dataset, district=district, lang=lang, settings=settings()),
@@ -47,11 +50,14 @@ findings = findings_for(dataset, profile, district=district, year=year)
 left, right = st.columns(2)
 if profile.milestones:
     left.markdown(f"**{t('progress', lang)}** ({profile.name})")
-    left.bar_chart(indicators.progress_table(milestones_for(dataset, profile,
-                                                            district=district)),
+    milestones = milestones_for(dataset, profile, district=district)
+    titles = dict(zip(milestones["rule_id"], milestones["title_zh" if lang == "zh"
+                                                         else "title_en"], strict=False))
+    left.bar_chart(tables.progress_chart(indicators.progress_table(milestones), titles, lang),
                    stack=False, horizontal=True)
 right.markdown(f"**{t('worst_districts', lang)}**")
-right.dataframe(indicators.worst_districts(findings), hide_index=True, width="stretch")
+right.dataframe(tables.district_table(indicators.worst_districts(findings), lang),
+                hide_index=True, width="stretch")
 
 with st.expander(t("sources", lang)):
     for line in dataset.sources:

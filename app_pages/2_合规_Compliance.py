@@ -14,8 +14,8 @@ from planning.app.ui import (
     sidebar,
     workbook_for,
 )
-from planning.i18n import t
-from planning.publish import maps
+from planning.i18n import t, value_label
+from planning.publish import maps, tables
 
 st.set_page_config(page_title="合规 Compliance", layout="wide")
 lang, dataset, district = sidebar()
@@ -36,37 +36,40 @@ show_map(lambda: maps.compliance_map(dataset, view, district=district, lang=lang
          key="compliance_map", height=520)
 
 title = "title_zh" if lang == "zh" else "title_en"
+rule_titles = dict(zip(view["rule_id"], view[title], strict=False))
 st.subheader(t("findings", lang))
 f1, f2 = st.columns(2)
 statuses = f1.multiselect(t("status_filter", lang), ["fail", "not_assessable", "pass"],
-                          default=["fail", "not_assessable"], key="status_filter")
-rule_ids = f2.multiselect(t("rule_filter", lang), list(dict.fromkeys(view["rule_id"])),
-                          key="rule_filter")
+                          default=["fail", "not_assessable"], key="status_filter",
+                          format_func=lambda s: value_label(s, lang),
+                          placeholder=t("choose", lang))
+rule_ids = f2.multiselect(t("rule_filter", lang), list(rule_titles), key="rule_filter",
+                          format_func=lambda r: rule_titles.get(r, r),
+                          placeholder=t("choose", lang))
 shown = rules.filter_findings(view, statuses=tuple(statuses), rule_ids=tuple(rule_ids))
-cols = ["entity_name", "entity_type", "district", "rule_id", title, "measured", "op",
-        "threshold", "status", "reason", "clause", "milestone"]
-st.dataframe(shown[cols], hide_index=True, width="stretch", key="findings_table")
+st.dataframe(tables.findings_table(shown, lang), hide_index=True, width="stretch",
+             key="findings_table")
 
 summary = rules.summarise(view)
 s1, s2 = st.columns(2)
 s1.markdown(f"**{t('by_rule', lang)}**")
-s1.dataframe(summary.by_rule[["rule_id", title, "clause", "fail", "pass", "not_assessable"]],
-             hide_index=True, width="stretch")
+s1.dataframe(tables.rule_summary_table(summary.by_rule, lang), hide_index=True,
+             width="stretch")
 s2.markdown(f"**{t('by_district', lang)}**")
-s2.dataframe(summary.district_totals(), width="stretch")
+s2.dataframe(tables.district_table(summary.district_totals(), lang), hide_index=True,
+             width="stretch")
 
 if profile.milestones:
     with st.expander(t("milestones", lang)):
-        st.dataframe(milestones_for(dataset, profile, district=district), hide_index=True,
-                     width="stretch")
+        st.dataframe(tables.milestone_table(milestones_for(dataset, profile, district=district),
+                                            lang), hide_index=True, width="stretch")
 
 st.subheader(t("drilldown", lang))
 units = dataset.units if not district else dataset.units[dataset.units["district"] == district]
 uid = st.selectbox(t("pick_township", lang), list(units["unit_id"]), key="drill_unit",
                    format_func=dict(zip(units["unit_id"], units["name"], strict=True)).get)
 drill = rules.township_drilldown(view, dataset, uid)
-st.dataframe(drill[["entity_name", "rule_id", title, "measured", "op", "threshold", "status",
-                    "clause"]], hide_index=True, width="stretch")
+st.dataframe(tables.findings_table(drill, lang), hide_index=True, width="stretch")
 
 st.download_button(t("download_workbook", lang),  # built on click, not on every render
                    lambda: workbook_for(dataset, profile, district=district, year=year),

@@ -15,8 +15,8 @@ from planning.app.ui import (
     sidebar,
 )
 from planning.errors import InputError, NetworkUnavailableError
-from planning.i18n import t
-from planning.publish import maps
+from planning.i18n import render_error, t
+from planning.publish import maps, tables
 
 st.set_page_config(page_title="可达性 Access", layout="wide")
 lang, dataset, district = sidebar()
@@ -31,7 +31,8 @@ threshold = c2.select_slider(t("threshold", lang), [5, 10, 15, 20, 30, 45, 60], 
                              key="access_threshold")
 column = c3.selectbox(t("colour_by", lang), ["share_within", "mean_minutes", "access_2sfca",
                                              "access_e2sfca"], key="access_column",
-                      format_func=lambda c: t(f"measure_{c}", lang))
+                      format_func=lambda c: t(f"measure_{c}", lang),
+                      help=t("help_2sfca", lang))
 upload = st.file_uploader(t("network_file", lang), type=["osm", "xml", "graphml"],
                           key="network_upload")
 
@@ -43,7 +44,7 @@ if upload is not None:
     try:
         net = (net_key, routing_network_from_upload(net_key, upload.name, data, mode))
     except (InputError, NetworkUnavailableError) as exc:
-        st.error(str(exc))
+        st.error(render_error(exc, lang), icon=":material/error:")
     progress.progress(100, text=t("network_built", lang))
 
 with st.spinner(t("computing", lang)):
@@ -60,4 +61,4 @@ show_map(lambda: maps.access_map(summary, view.stations(), column=column, lang=l
          key="access_map", height=560)
 st.session_state["isochrones_geojson"] = summary.catchment_geojson(threshold)
 st.subheader(t("worst_served", lang))
-st.dataframe(summary.worst(15), hide_index=True, width="stretch")
+st.dataframe(tables.access_table(summary.worst(15), lang), hide_index=True, width="stretch")

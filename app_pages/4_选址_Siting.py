@@ -13,8 +13,8 @@ from planning.app.ui import (
     siting_plan,
 )
 from planning.errors import InfeasibleError, InputError
-from planning.i18n import t
-from planning.publish import maps, privacy, report
+from planning.i18n import render_error, t
+from planning.publish import maps, privacy, report, tables
 from planning.siting.plan import MODELS, WEIGHTS, SitingOptions
 
 st.set_page_config(page_title="选址 Siting", layout="wide")
@@ -32,7 +32,8 @@ with st.form("siting_form"):
     c4, c5, c6, c7 = st.columns(4)
     mode = c4.selectbox(t("mode", lang), ["walk", "drive"], key="siting_mode",
                         format_func=lambda m: t(m, lang))
-    weight = c5.selectbox(t("weight", lang), WEIGHTS, key="siting_weight")
+    weight = c5.selectbox(t("weight", lang), WEIGHTS, key="siting_weight",
+                          format_func=lambda w: t(f"weight_{w}", lang))
     spacing = c6.number_input(t("spacing", lang), 500, 10000, 2000, step=500,
                               key="siting_spacing")
     limit = c7.number_input(t("time_limit", lang), 5, 600, 30, key="siting_limit")
@@ -57,7 +58,7 @@ if upload is not None:
     try:
         candidates = candidate_points(upload.getvalue(), upload.name, dataset)
     except InputError as exc:
-        st.error(str(exc))
+        st.error(render_error(exc, lang), icon=":material/error:")
         st.stop()
 if run:
     st.session_state["siting_options"] = options
@@ -69,16 +70,16 @@ try:
         plan = siting_plan(dataset, profile, st.session_state["siting_options"],
                            district=district, candidates=candidates)
 except (InfeasibleError, InputError) as exc:
-    st.error(str(exc))
+    st.error(f"{t('solve_failed', lang)}：{render_error(exc, lang)}", icon=":material/error:")
     st.stop()
 
 r = plan.result
-m1, m2, m3, m4, m5 = st.columns(5)
-m1.metric(t("status", lang), r.status)
-m2.metric(t("objective", lang), f"{r.objective:,.1f}")
-m3.metric(t("bound", lang), f"{r.bound:,.1f}")
-m4.metric(t("gap", lang), f"{r.gap:.2%}" if r.gap == r.gap else "n/a")
-m5.metric(t("runtime", lang), f"{r.runtime_s:.2f}")
+status, objective, bound, gap, runtime = tables.solver_metrics(
+    r, model=plan.params.get("model", ""), lang=lang)
+# two rows so long values (objective in 人·分钟) are never cut off
+for row in ((status, gap, runtime), (objective, bound)):
+    for col, metric in zip(st.columns(3), row, strict=False):
+        col.metric(metric.label, metric.value, help=metric.help or None)
 if plan.method != "network":
     st.warning(t("fallback_note", lang))
 
@@ -90,13 +91,11 @@ show_map(lambda: maps.siting_map(dataset, plan, district=district, lang=lang,
 st.session_state["suggested_geojson"] = plan.sites[["site_id", "geometry"]].to_json()
 
 st.subheader(t("before_after", lang))
-kpis = plan.kpis.rename(index=lambda k: t(f"kpi_{k}", lang),
-                        columns={"before": t("before", lang), "after": t("after", lang)})
-st.dataframe(kpis, width="stretch")
+st.dataframe(tables.kpi_table(plan.kpis, lang), hide_index=True, width="stretch")
 st.subheader(t("suggested_sites", lang))
 table = privacy.public_site_table(plan.sites, weight=plan.params["weight"],
                                   settings=settings())
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(tables.sites_table(table, lang), hide_index=True, width="stretch")
 d1, d2 = st.columns(2)
 d1.download_button(t("download_sites_gpkg", lang), report.sites_gpkg_bytes(plan.sites),
                    file_name="suggested_sites.gpkg", key="dl_sites_gpkg")

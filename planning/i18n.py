@@ -381,8 +381,22 @@ TEXT.update({
     "unit_people": ("人", "people"),
     "unit_sites": ("处", "sites"),
     "unit_seconds": ("秒", "s"),
+    "unit_yuan_year": ("元/年", "yuan/yr"),
+    "unit_score": ("", ""),
+    "help_objective_township_cover": (
+        "新址年成本（元/年）加上出行时间的加权和（人·分钟 × 权重系数）；越小越好。",
+        "Yearly cost of the new sites (yuan) plus weighted travel time (person-minutes × "
+        "factor); smaller is better.",
+    ),
+    "help_objective_mclp": ("阈值时间内能到达站点的需求（人）；越大越好。",
+                            "Demand (people) within the threshold of a site; larger is better."),
+    "help_objective_lscp": ("让所有需求都在阈值内所需站点的年成本（元/年）。",
+                            "Yearly cost (yuan) of the sites that put all demand within the "
+                            "threshold."),
     "per_100k": ("每十万人", "per 100k"),
     "choose": ("请选择", "Choose"),
+    "indicator": ("指标", "Indicator"),
+    "change": ("变化", "Change"),
     "no_data": ("无数据", "no data"),
     "error_prefix_source": ("{source}", "{source}"),
     "error_prefix_row": ("第 {row} 行", "row {row}"),

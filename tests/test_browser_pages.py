@@ -107,7 +107,7 @@ def test_siting_scenario_and_exports(page, app_url, artifacts, tmp_path):
     _ready(page)
     status = page.locator("[data-testid='stMetric']", has_text="状态")
     status.wait_for(timeout=90_000)
-    assert status.locator("[data-testid='stMetricValue']").inner_text() == "optimal"
+    assert status.locator("[data-testid='stMetricValue']").inner_text() == "已证明最优"
     frame = page.frame_locator("iframe[title*='streamlit_folium']").first
     frame.locator("path.suggested-site").first.wait_for(timeout=60_000)
     with page.expect_download() as dl:

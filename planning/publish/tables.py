@@ -1,0 +1,235 @@
+"""Tables and figures as a planner reads them: one language, titles not ids, units, help.
+
+The engine's tables use identifiers (``rule_id``, ``status == "fail"``, ``measured``); the app
+shows them through these functions, which rename headers, translate enumerated values, put the
+clause next to the rule, write a reason for every failure and format numbers with units. Each
+returns a new :class:`pandas.DataFrame` with one dtype per column (strings for display), so
+Streamlit's Arrow conversion never meets mixed columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from planning.i18n import TEXT, column_label, fmt_number, localize_table, t, tf, value_label
+
+_OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "="}
+
+
+def _num(v: object) -> str:
+    """Format a measured value or threshold with sensible decimals."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "—" if v is None or v is pd.NA else str(v)
+    if not np.isfinite(x):
+        return "—"
+    if x.is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.3f}".rstrip("0").rstrip(".") if abs(x) < 10 else f"{x:,.1f}"
+
+
+def failure_reason(row: pd.Series, lang: str = "zh") -> str:
+    """Say why a finding failed or could not be assessed, in ``lang``.
+
+    The engine's own ``reason`` wins when present; a failure without one gets
+    "实测 0.95，标准 ≥ 1".
+    """
+    reason = row.get("reason")
+    if isinstance(reason, str) and reason.strip():
+        return reason
+    if row.get("status") == "fail":
+        op = _OPS.get(str(row.get("op")), str(row.get("op")))
+        if lang == "zh":
+            return f"实测 {_num(row.get('measured'))}，标准 {op} {_num(row.get('threshold'))}"
+        return f"measured {_num(row.get('measured'))}, standard {op} {_num(row.get('threshold'))}"
+    if row.get("status") == "not_assessable":
+        return "缺少所需数据" if lang == "zh" else "required data missing"
+    return ""
+
+
+def findings_table(findings: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """Findings for display: entity, rule title, result, clause first; reasons never empty.
+
+    Parameters
+    ----------
+    findings
+        From :func:`planning.rules.evaluate_scope` (or a filtered part of it).
+    lang
+        ``"zh"`` or ``"en"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns (in ``lang``): entity, district, rule, result, clause, measured, standard,
+        reason, milestone — every value a string.
+    """
+    title = "title_zh" if lang == "zh" else "title_en"
+    out = pd.DataFrame({
+        "entity_name": findings["entity_name"].astype(str),
+        "district": findings["district"].fillna("").astype(str),
+        "rule": findings[title].astype(str),
+        "status": findings["status"].astype(str),
+        "clause": findings["clause"].fillna("").astype(str),
+        "measured": findings["measured"].map(_num),
+        "threshold": [f"{_OPS.get(str(o), o)} {_num(v)}" for o, v in
+                      zip(findings["op"], findings["threshold"], strict=True)],
+        "reason": [failure_reason(r, lang) for _, r in findings.iterrows()],
+        "milestone": findings["milestone"].map(
+            lambda v: "" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+            else str(int(float(v)))),
+    })
+    return localize_table(out, lang)
+
+
+def rule_summary_table(by_rule: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """Counts per rule (rule title and clause, not the id), headers in ``lang``."""
+    title = "title_zh" if lang == "zh" else "title_en"
+    out = pd.DataFrame({
+        "rule": by_rule[title].astype(str),
+        "clause": by_rule["clause"].fillna("").astype(str),
+        **{k: by_rule[k].fillna(0).astype(int) for k in ("fail", "pass", "not_assessable")},
+    })
+    return localize_table(out, lang)
+
+
+def district_table(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """A per-district count table (index = district) with headers in ``lang``."""
+    out = frame.reset_index() if frame.index.name else frame.reset_index(drop=True)
+    if "share_fail" in out.columns:
+        out["share_fail"] = out["share_fail"].map(lambda v: fmt_number(v, decimals=1,
+                                                                       percent=True))
+    return localize_table(out, lang)
+
+
+def progress_chart(progress: pd.DataFrame, titles: dict[str, str],
+                   lang: str = "zh") -> pd.DataFrame:
+    """Milestone progress for a bar chart: rule titles as rows, 实测/目标（年）as columns.
+
+    Parameters
+    ----------
+    progress
+        From :func:`planning.rules.indicators.progress_table` (index ``rule_id``).
+    titles
+        Rule id → title in ``lang``.
+    lang
+        ``"zh"`` or ``"en"``.
+    """
+    out = progress.copy()
+    out.index = [titles.get(i, i) for i in out.index]
+    out.index.name = None
+    share = bool((out.abs() <= 1.5).all().all())  # fractions are shown as percentages
+    if share:
+        out = out * 100
+    out.columns = [(t("measured_label", lang) if c == "measured" else
+                    tf("target_label", lang, year=c.removeprefix("target_")))
+                   + (" (%)" if share else "") for c in out.columns]
+    return out.dropna(how="all")
+
+
+def milestone_table(milestones: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """Milestone view for display: rule title, entity, measured, then target/result per year."""
+    title = "title_zh" if lang == "zh" else "title_en"
+    out = pd.DataFrame({
+        "rule": milestones[title].astype(str),
+        "clause": milestones["clause"].fillna("").astype(str),
+        "entity_name": milestones["entity_name"].astype(str),
+        "measured": milestones["measured"].map(_num),
+    })
+    for col in milestones.columns:
+        if col.startswith("target_"):
+            year = col.removeprefix("target_")
+            out[tf("target_label", lang, year=year)] = [
+                f"{_OPS.get(str(o), o)} {_num(v)}" if pd.notna(v) else "—"
+                for o, v in zip(milestones["op"], milestones[col], strict=True)]
+            out[f"{t('col_status', lang)} {year}"] = milestones[f"status_{year}"].map(
+                lambda v: value_label(v, lang) if isinstance(v, str) else "—")
+    return localize_table(out, lang)
+
+
+def access_table(worst: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """Worst-served townships with units: %, minutes, places per 10k; no "inf"."""
+    out = pd.DataFrame({"name": worst["name"].astype(str),
+                        "district": worst["district"].astype(str)})
+    if "population" in worst:
+        out["population"] = worst["population"].map(lambda v: fmt_number(v, lang=lang))
+    out["share_within"] = worst["share_within"].map(lambda v: fmt_number(v, percent=True,
+                                                                         lang=lang))
+    out["mean_minutes"] = worst["mean_minutes"].map(lambda v: fmt_number(v, decimals=1,
+                                                                         lang=lang))
+    for col in ("access_2sfca", "access_e2sfca"):
+        if col in worst:
+            out[col] = worst[col].map(lambda v: fmt_number(v, decimals=2, lang=lang))
+    return localize_table(out, lang)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One headline number: label, formatted value and a one-line help."""
+
+    label: str
+    value: str
+    help: str = ""
+
+
+#: Objective unit per siting model.
+_OBJECTIVE_UNIT = {"pmedian": "unit_person_minutes", "cap_pmedian": "unit_person_minutes",
+                   "mclp": "unit_people", "lscp": "unit_yuan_year",
+                   "township_cover": "unit_score"}
+
+
+def solver_metrics(result: object, *, model: str, lang: str = "zh") -> list[Metric]:
+    """Status, objective (with unit), lower bound, gap and runtime of a siting result.
+
+    A result is called optimal only when its status says the gap was proven
+    (:class:`planning.siting.result.SitingResult`).
+    """
+    unit = t(_OBJECTIVE_UNIT.get(model, "unit_score"), lang)
+    gap = getattr(result, "gap", float("nan"))
+    return [
+        Metric(t("status", lang), t(f"status_{result.status}", lang)),
+        Metric(t("objective_label", lang), fmt_number(result.objective, unit=unit),
+               t(f"help_objective_{model}", lang) if f"help_objective_{model}" in TEXT
+               else t("help_objective", lang)),
+        Metric(t("bound_label", lang), fmt_number(result.bound, unit=unit),
+               t("help_bound", lang)),
+        Metric(t("gap_label", lang), fmt_number(gap, decimals=2, percent=True)
+               if gap == gap else "—", t("help_gap", lang)),
+        Metric(t("runtime", lang), fmt_number(result.runtime_s, decimals=1,
+                                              unit=t("unit_seconds", lang))),
+    ]
+
+
+def kpi_table(kpis: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """Before/after KPIs of a plan: labels in ``lang``, numbers formatted (one dtype: str)."""
+    decimals = {"mean_minutes": 1}
+    rows = []
+    for key, row in kpis.iterrows():
+        d = decimals.get(str(key), 0)
+        before, after = row.get("before"), row.get("after")
+        change = (float(after) - float(before)) if pd.notna(before) and pd.notna(after) else None
+        rows.append({
+            t("indicator", lang): t(f"kpi_{key}", lang),
+            t("before", lang): fmt_number(before, decimals=d),
+            t("after", lang): fmt_number(after, decimals=d),
+            t("change", lang): "—" if change is None else f"{change:+,.{d}f}",
+        })
+    return pd.DataFrame(rows)
+
+
+def sites_table(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """Suggested sites (already privacy-checked) with translated headers and values."""
+    out = table.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: value_label(v, lang) if isinstance(v, str)
+                                    else ("" if v is None else str(v)))
+    return localize_table(out, lang)
+
+
+__all__ = ["Metric", "access_table", "column_label", "district_table", "failure_reason",
+           "findings_table", "kpi_table", "milestone_table", "progress_chart",
+           "rule_summary_table", "sites_table", "solver_metrics"]
