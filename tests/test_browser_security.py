@@ -16,8 +16,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -62,30 +64,11 @@ def secure_server(tmp_path_factory):
            "JINGKANG_LOGIN_LOCK_S": str(LOCK_S),
            "JINGKANG_LOGIN_MAX_FAILURES": str(MAX_FAILURES),
            "JINGKANG_LOGIN_MAX_FAILURES_PER_ADDRESS": "1000"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    if proc.poll() is not None or time.monotonic() >= deadline:
-        proc.kill()
-        pytest.fail(f"streamlit did not start; log: {log.read_text()[-2000:]}")
-
-    class Server:
-        pass
-
-    srv = Server()
+    # through the `make serve` launcher, but on loopback: tests never leave 127.0.0.1
+    proc = _start([sys.executable, "-m", "planning.app.serve", "--address", "127.0.0.1",
+                   "--port", str(port)], env, log, url)
+    srv = SimpleNamespace()
     srv.url, srv.log, srv.hashes = url, log, hashes
 
     def audit_entries():
@@ -109,11 +92,51 @@ def secure_server(tmp_path_factory):
     srv.audit_file, srv.audit = audit_file, audit_entries
     srv.workspace_refusals = workspace_refusals
     yield srv
+    _stop(proc)
+
+
+def _start(cmd, env, log, url):
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"streamlit did not start; log: {log.read_text()[-2000:]}")
+
+
+def _stop(proc):
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def test_default_start_listens_on_loopback_only(tmp_path):
+    """`make app` / a bare `streamlit run app.py` binds 127.0.0.1, not every interface."""
+    port = _free_port()
+    log = tmp_path / "app.log"
+    proc = _start([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+                   "--server.port", str(port), "--server.fileWatcherType", "none"],
+                  {k: v for k, v in os.environ.items() if k != "JINGKANG_SERVE"}, log,
+                  f"http://127.0.0.1:{port}")
+    _stop(proc)
+    started = [x for x in log.read_text().splitlines() if "server started on" in x]
+    assert started and started[0].rstrip().endswith(f" 127.0.0.1:{port}"), started
+
+
+def test_serve_refuses_to_start_without_users(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "JINGKANG_USERS"}
+    done = subprocess.run([sys.executable, "-m", "planning.app.serve", "--address",
+                           "127.0.0.1", "--port", str(_free_port())], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "JINGKANG_USERS" in done.stderr
 
 
 def _settled(page, timeout=90_000):
@@ -303,3 +326,29 @@ def test_no_secret_in_responses_frames_or_logs_after_login(browser, secure_serve
         for secret in secrets:
             assert secret.encode("utf-8") not in data, f"secret found in {where}"
     assert any(e["actor"] == "wang" and e["action"] == "logout" for e in secure_server.audit())
+
+
+def test_cross_site_requests_are_refused(secure_server):
+    """XSRF: an upload without the token, and a WebSocket opened from a foreign origin
+    (cross-site WebSocket hijacking), are both refused by the server itself."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect as ws_connect
+
+    req = urllib.request.Request(f"{secure_server.url}/_stcore/upload_file/s/f", method="PUT",
+                                 data=b"--x--\r\n",
+                                 headers={"Content-Type": "multipart/form-data; boundary=x",
+                                          "Origin": "http://evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 403
+
+    def connect(origin):
+        ws_url = secure_server.url.replace("http://", "ws://") + "/_stcore/stream"
+        try:
+            with ws_connect(ws_url, origin=origin, subprotocols=["streamlit"], open_timeout=10):
+                return "open"
+        except InvalidStatus as exc:
+            return exc.response.status_code
+
+    assert connect("http://evil.example") == 403
+    assert connect(secure_server.url) == "open"  # the app's own origin works

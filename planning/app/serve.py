@@ -69,7 +69,8 @@ def streamlit_command(*, address: str, port: int) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
             "--server.address", address, "--server.port", str(port),
             "--server.headless", "true", "--server.enableXsrfProtection", "true",
-            "--browser.gatherUsageStats", "false"]
+            "--server.enableCORS", "true", "--server.fileWatcherType", "none",
+            "--server.runOnSave", "false", "--browser.gatherUsageStats", "false"]
 
 
 def main(argv: list[str] | None = None) -> int:
