@@ -498,11 +498,14 @@ def _named_facility_beds(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.Dat
             meets, unknown = where_mask(fac.loc[hit.index], spec.get("where") or {})
             beds = _num(fac.loc[hit.index], "beds")
             ok_beds = beds[meets]
-            measured = ok_beds.max() if len(ok_beds.dropna()) else (0.0 if len(hit) else np.nan)
+            in_data = spec["district"] in set(ctx.ds.districts["name"])
+            measured = ok_beds.max() if len(ok_beds.dropna()) else (
+                0.0 if len(hit) or in_data else np.nan)
             n_unsure = int((unknown & ~meets).sum()) + int(beds[meets].isna().sum())
             lower = n_unsure > 0
             if hit.empty:
-                reason = f"no {what} in district {spec['district']!r}"
+                reason = f"no {what} in district {spec['district']!r}" + (
+                    "" if in_data else " (the district is not in the dataset)")
             elif lower:
                 reason = (f"{n_unsure} {what} in {spec['district']} with unknown "
                           f"{', '.join(spec.get('where') or {}) or 'beds'}")
