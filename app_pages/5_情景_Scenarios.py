@@ -21,7 +21,7 @@ if project is None:
 ws, who = wui.workspace(), wui.actor()
 listed = wsp.list_scenarios(ws, project)
 
-manage, compare, incoming = st.tabs([wui.t("manage", lang), wui.t("compare_two", lang),
+compare, manage, incoming = st.tabs([wui.t("compare_two", lang), wui.t("manage", lang),
                                      wui.t("import", lang)])
 with incoming:
     upload = st.file_uploader(wui.t("scenario_file", lang), type=["json"], key="ws_import_file")
@@ -34,7 +34,7 @@ with incoming:
             st.rerun()
 
 if listed.empty:
-    manage.info(wui.t("no_scenarios", lang))
+    compare.info(wui.t("no_scenarios", lang))
     st.stop()
 
 with manage:
@@ -74,13 +74,12 @@ with manage:
 
 with compare:
     names = list(listed["name"])
-    a, b = st.columns(2)
-    left = a.selectbox(wui.t("left", lang), names, index=0, key="ws_cmp_a")
-    right = b.selectbox(wui.t("right", lang), names, index=min(1, len(names) - 1),
-                        key="ws_cmp_b")
-    st.dataframe(wsp.compare_scenarios(ws, project, dict.fromkeys([left, right])).astype(str),
-                 width="stretch")  # mixed parameter types: shown as text
-    for i, (col, pick) in enumerate(((a, left), (b, right))):
+    picked = st.multiselect(wui.t("pick_scenarios", lang), names, default=names[-2:],
+                            max_selections=2, key="ws_cmp")
+    if picked:
+        st.dataframe(wsp.compare_scenarios(ws, project, picked).astype(str),
+                     width="stretch")  # mixed parameter types: shown as text
+    for i, (col, pick) in enumerate(zip(st.columns(max(len(picked), 1)), picked, strict=False)):
         scen = wsp.get_scenario(ws, project, pick)
         col.markdown(f"**{pick}**" + (f" — {wui.t('adopted', lang)}" if scen.adopted else ""))
         if scen.dataset_token and scen.dataset_token != dataset.token:

@@ -41,6 +41,7 @@ def test_empty_project_says_so(db):
     at = _page()
     assert not at.exception
     assert any("尚无保存的情景" in i.value for i in at.info)
+    assert at.sidebar.selectbox(key="ws_project").value == workspace_ui.DEFAULT_PROJECT
 
 
 def test_rename_duplicate_adopt_delete_from_the_page(db, plans):
@@ -75,10 +76,12 @@ def test_compare_two_and_export(db, plans):
     wsp.save_scenario(db, project, "甲", plans[0], actor=LOCAL)
     wsp.save_scenario(db, project, "乙", plans[1], actor=LOCAL)
     at = _page()
-    at.selectbox(key="ws_cmp_a").set_value("甲").run()
-    at.selectbox(key="ws_cmp_b").set_value("乙").run()
+    assert at.multiselect(key="ws_cmp").value == ["甲", "乙"]  # the last two by default
+    at.multiselect(key="ws_cmp").set_value(["乙"]).run()
+    assert list(at.dataframe[0].value.columns) == ["乙"]
+    at.multiselect(key="ws_cmp").set_value(["甲", "乙"]).run()
     assert not at.exception
-    table = at.dataframe[-1].value
+    table = at.dataframe[0].value
     assert list(table.columns) == ["甲", "乙"]
     assert table.loc["new_sites", "乙"] == str(len(plans[1].sites))
     at.selectbox(key="ws_pick").set_value("乙").run()

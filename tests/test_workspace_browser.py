@@ -117,6 +117,7 @@ def test_scenario_survives_an_app_restart(browser, tmp_path, demo, artifacts):
         _ready(page)
         page.get_by_role("heading", name="情景对比").first.wait_for(timeout=60_000)
         assert page.locator("[data-testid='stException']").count() == 0
+        page.get_by_role("tab", name="管理").click()
         page.locator("[data-testid='stSelectbox']", has_text="选择情景").first.wait_for()
         page.get_by_role("button", name="复制").click()
         _ready(page)
@@ -132,6 +133,7 @@ def test_scenario_survives_an_app_restart(browser, tmp_path, demo, artifacts):
         page.goto(f"{app.url}/情景_Scenarios")
         _ready(page)
         page.get_by_role("heading", name="情景对比").first.wait_for(timeout=60_000)
+        page.get_by_role("tab", name="管理").click()
         page.get_by_text("采纳方案: 甲方案").wait_for(timeout=60_000)
         names = _options(page, "选择情景")
         assert names == ["甲方案", "甲方案 (2)"]
