@@ -116,3 +116,83 @@ def test_cli_hash_from_stdin(monkeypatch, capsys):
     assert verify_password("from stdin", printed)
     monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
     assert auth.main(["hash", "--stdin"]) == 1
+
+
+# --- the Streamlit glue, driven in-process by Streamlit's AppTest ----------------------------
+def _gate_script():
+    import streamlit as st
+
+    from planning.app.auth import gate
+
+    actor = gate()
+    st.markdown(f"SECRET PAGE for {actor.name} ({actor.role})")
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch, hashes):
+    users = tmp_path / "users.toml"
+    users.write_text(f'[users.wang]\nrole = "editor"\npassword = "{hashes["wang"]}"\n'
+                     f'[users.li]\nrole = "viewer"\npassword = "{hashes["li"]}"\n')
+    monkeypatch.setenv("JINGKANG_SERVE", "1")
+    monkeypatch.setenv("JINGKANG_USERS", str(users))
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_function(_gate_script, default_timeout=30)
+
+
+def _submit(at, name, password):
+    at.text_input(key="jingkang_login_name").input(name)
+    at.text_input(key="jingkang_login_password").input(password)
+    at.button[0].click()
+    return at.run()
+
+
+def _page_text(at) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_network_mode_gate_login_wrong_password_and_logout(served, hashes):
+    at = served.run()
+    assert "SECRET PAGE" not in _page_text(at)
+    assert at.text_input(key="jingkang_login_password").proto.type == 1  # a password field
+    _submit(at, "wang", "viewer pw")
+    assert [e.value for e in at.error] == ["用户名或密码错误。"]
+    assert "SECRET PAGE" not in _page_text(at)
+    _submit(at, "wang", "驿站-2024")
+    assert "SECRET PAGE for wang (editor)" in _page_text(at)
+    kept = at.session_state["jingkang_login_password"] \
+        if "jingkang_login_password" in at.session_state else ""
+    assert kept == ""  # the typed password is not kept in the session
+    at.session_state["dataset"] = "uploaded by wang"
+    at.button(key="jingkang_logout").click()
+    at.run()
+    assert "SECRET PAGE" not in _page_text(at)
+    assert "dataset" not in at.session_state  # logout forgets the session's data too
+    assert any("已退出登录" in i.value for i in at.info)
+
+
+def test_session_expires_after_inactivity(served):
+    at = _submit(served.run(), "li", "viewer pw")
+    assert "SECRET PAGE for li (viewer)" in _page_text(at)
+    at.session_state["jingkang_last_seen"] -= auth.DEFAULT.session_idle_s + 1
+    at.run()
+    assert "SECRET PAGE" not in _page_text(at)
+    assert any("过期" in i.value for i in at.info)
+
+
+def test_viewer_refused_an_editor_page_in_the_ui_language(served, monkeypatch):
+    def editor_page():
+        import streamlit as st
+
+        from planning.app.auth import gate, require_login
+
+        gate()
+        require_login("editor")
+        st.markdown("UPLOAD FORM")
+
+    from streamlit.testing.v1 import AppTest
+
+    at = _submit(AppTest.from_function(editor_page, default_timeout=30).run(), "li",
+                 "viewer pw")
+    assert "UPLOAD FORM" not in _page_text(at)
+    assert [e.value for e in at.error] == ["此页面需要“编辑者”角色。"]

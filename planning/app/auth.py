@@ -419,9 +419,11 @@ def _st_client_address(settings: Settings) -> str:
     import streamlit as st
 
     try:
-        headers, peer = dict(st.context.headers), st.context.ip_address
+        headers, peer = st.context.headers, st.context.ip_address
     except Exception:  # no browser connection (bare script run)
         headers, peer = {}, None
+    headers = dict(headers) if isinstance(headers, Mapping) else {}
+    peer = peer if isinstance(peer, str) else None
     return client_address(headers, peer, trust_proxy=settings.trust_proxy_headers)
 
 
