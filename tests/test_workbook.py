@@ -35,7 +35,8 @@ def test_workbook_sheets_panes_filters_and_clause(tmp_path: Path, findings) -> N
     wb = openpyxl.load_workbook(path)
     prof = rules.load_profile("beijing-2018")
     assert wb.sheetnames[0] == "汇总 Summary"
-    assert wb.sheetnames[1:] == [r.id for r in prof.rules]
+    assert wb.sheetnames[1:-1] == [r.id for r in prof.rules]
+    assert wb.sheetnames[-1] == "条款 Clauses"
     assert all(len(n) <= 31 for n in wb.sheetnames)
 
     ws = wb["bj.station_floor_area"]
@@ -86,3 +87,31 @@ def test_sheet_names_are_safe_and_unique() -> None:
     assert len(a) == len(b) == 31 and a != b
     assert sheet_name("a/b:c*d?[e]") == "a_b_c_d__e_"
     assert sheet_name("History") != "History"
+
+
+def test_clauses_sheet_lists_checked_and_unchecked(tmp_path: Path, findings) -> None:
+    path = tmp_path / "c.xlsx"
+    compliance_workbook(findings, "beijing-2018", path, dataset_name="tiny")
+    ws = openpyxl.load_workbook(path)["条款 Clauses"]
+    prof = rules.load_profile("beijing-2018")
+    head = _find_header(ws, "条款")
+    header = [c.value for c in ws[head + 1]]
+    rows = [dict(zip(header, (c.value for c in r), strict=True))
+            for r in ws.iter_rows(min_row=head + 2)]
+    checked = [r for r in rows if r["Checked"].startswith("核查")]
+    unchecked = [r for r in rows if "not checkable" in r["Checked"]]
+    assert len(checked) == len(prof.rules)
+    assert len(unchecked) == len(prof.not_checkable) + len(prof.eligibility.recorded)
+    privacy = next(r for r in unchecked if r["Clause"] == "000 §二(二)10")
+    assert "隐私" in privacy["Quote"] and privacy["How checked / why not"]
+    assert ws.cell(row=head + 2 + len(checked), column=1).fill.fgColor.rgb.endswith("E9ECEF")
+    assert any("not from this text" in str(c.value) for c in ws["A"][:6])  # zone source
+
+
+def test_rule_notes_in_chinese(tmp_path: Path, findings) -> None:
+    path = tmp_path / "n.xlsx"
+    compliance_workbook(findings, "beijing-2018", path, dataset_name="tiny")
+    ws = openpyxl.load_workbook(path)["bj.station_outdoor_space"]
+    top = [str(c.value) for c in ws["A"][:10]]
+    assert any(v.startswith("注：按同句所列") for v in top)
+    assert any(v.startswith("Note: Read as applying") for v in top)

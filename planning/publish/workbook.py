@@ -175,7 +175,8 @@ def compliance_workbook(findings: pd.DataFrame, profile: Profile | str | Path,
             (f"原文 Clause: “{rule.quote}”", False),
             (f"规则 Rule: {rule.id}  指标 metric: {rule.metric}  范围 scope: {rule.scope}  "
              f"目标年份 milestone(s): {milestones}", False),
-            *([(f"注 Note: {rule.note}", False)] if rule.note else []),
+            *([(f"注：{rule.note_zh}", False)] if rule.note_zh else []),
+            *([(f"Note: {rule.note}", False)] if rule.note else []),
             (f"数据集 Dataset: {dataset_name}", False),
             *warn,
             *([] if len(rows) else [("本规则无评估结果 No findings for this rule", True)]),
@@ -193,7 +194,49 @@ def compliance_workbook(findings: pd.DataFrame, profile: Profile | str | Path,
          "原文条款见各表顶部 (one sheet per rule; clause text at the top of each)", False),
     ])
     _table(summary_ws, top, table, SUMMARY_COLUMNS)
+    _clauses_sheet(wb, prof, sheets, dataset_name)
     wb.save(path_or_buffer)
+
+
+#: (column, 中文, English) of the clauses sheet: every clause, checked or not.
+CLAUSE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("clause", "条款", "Clause"),
+    ("document", "文件", "Document"),
+    ("title_zh", "要求", "Requirement (zh)"),
+    ("title_en", "要求（英文）", "Requirement (en)"),
+    ("checked", "是否核查", "Checked"),
+    ("how", "核查方式/原因", "How checked / why not"),
+    ("quote", "原文", "Quote"),
+)
+
+
+def _clauses_sheet(wb: Workbook, prof: Profile, sheets: dict[str, str],
+                   dataset_name: str) -> None:
+    """List every clause of the profile: checked rules (with their sheet) and not-checkable."""
+    rows = [{"clause": r.citation, "document": r.document.title, "title_zh": r.title_zh,
+             "title_en": r.title_en, "checked": "核查 checked",
+             "how": f"工作表 sheet {sheets.get(r.id, r.id)}"
+                    + (f"；{r.note_zh}" if r.note_zh else ""), "quote": r.quote}
+            for r in prof.rules]
+    rows += [{"clause": n.citation, "document": n.document.title, "title_zh": n.title_zh,
+              "title_en": n.title_en, "checked": "无法核查 not checkable",
+              "how": f"{n.why_zh} / {n.why_en}", "quote": n.quote,
+              "status": "not_assessable"} for n in prof.not_checkable]
+    if prof.eligibility is not None:
+        rows += [{"clause": prof.eligibility.citation, "document": "", "title_zh": zh,
+                  "title_en": en, "checked": "无法核查 not checkable",
+                  "how": "服务对象条件，台账无此字段 / a client criterion no ledger column holds",
+                  "quote": prof.eligibility.quote, "status": "not_assessable"}
+                 for _key, zh, en in prof.eligibility.recorded]
+    ws = wb.create_sheet(sheet_name("条款 Clauses", list(wb.sheetnames)))
+    top = _banner(ws, [
+        (f"全部条款 All clauses — {prof.title_zh}", True),
+        ("已核查的规则与无法用数据核查的条款（灰色）；本工具不覆盖灰色各项 / Checked rules and "
+         "clauses data cannot check (grey): the tool does not cover the grey ones", False),
+        *([(f"功能区划分来源 Zones: {prof.zone_source}", False)] if prof.zone_source else []),
+        (f"数据集 Dataset: {dataset_name}", False),
+    ])
+    _table(ws, top, pd.DataFrame(rows), CLAUSE_COLUMNS)
 
 
 def compliance_workbook_bytes(findings: pd.DataFrame, profile: Profile | str | Path, *,
