@@ -406,3 +406,33 @@ def test_refusals_reach_the_workspace_audit_log(settings):
     log = wsp.Workspace.open(url=wsp.database_url(settings)).audit_log()
     rows = log[(log["actor"] == "li") & (log["action"] == "save_scenario")]
     assert list(rows["outcome"]) == ["refused"] and list(rows["target"]) == ["plan-b"]
+
+
+def test_read_upload_checks_role_and_size_before_the_reader_runs(settings, tmp_path):
+    calls = []
+    path = tmp_path / "ledger.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    with pytest.raises(PermissionDenied):
+        actions.read_upload(VIEWER, path, calls.append, name="ledger.csv", ledger=True,
+                            settings=settings)
+    big = io.BytesIO(b"x" * (actions.UPLOAD_LIMITS_MB["ledger"] * 1024 * 1024 + 1))
+    with pytest.raises(InputError):
+        actions.read_upload(EDITOR, big, calls.append, name="ledger.csv", ledger=True,
+                            settings=settings)
+    assert calls == []  # neither the viewer's file nor the oversized one was read
+    assert actions.read_upload(EDITOR, path, lambda f: Path(f).read_text(), name="ledger.csv",
+                               ledger=True, settings=settings) == "a,b\n1,2\n"
+    assert _refused(settings) == [("li", "import_ledger", "ledger.csv")]
+
+
+def test_accept_dataset_and_exportable(demo, settings):
+    with pytest.raises(PermissionDenied):
+        actions.accept_dataset(VIEWER, demo, target="upload", settings=settings)
+    assert actions.accept_dataset(EDITOR, demo, target="ledger", ledger=True,
+                                  settings=settings) is demo
+    assert actions.exportable(EDITOR, demo, settings=settings) is demo
+    viewer_copy = actions.exportable(VIEWER, demo, settings=settings)
+    assert "patients" in demo.units.columns
+    assert not {"patients", "patients_served", "eligible"} & set(viewer_copy.units.columns)
+    assert len(viewer_copy.units) == len(demo.units)
+    assert [a for _, a, _ in _refused(settings)] == ["replace_data", "export_patient_layers"]

@@ -324,3 +324,101 @@ def export_layers(actor: Actor, dataset, path: str | Path, *,
     out = report.export_gpkg(data, path, findings=findings, settings=settings)
     audit(actor, action, Path(path).name, outcome="ok", settings=settings)
     return out
+
+
+# --- thin guards matching the pages' current engine calls --------------------------------------
+def read_upload(actor: Actor, file: Any, reader: Any, *, name: str, ledger: bool = False,
+                lang: str = "zh", settings: Settings = DEFAULT) -> Any:
+    """Check role and size, then call ``reader(file)`` (e.g. ``pio.read_raw``).
+
+    Parameters
+    ----------
+    actor : Actor
+        Who uploads: needs ``upload``, or ``import_ledger`` with ``ledger=True``.
+    file : file object or path
+        The upload.
+    reader : callable
+        Called with ``file`` only after both checks pass; its result is returned.
+    name : str
+        The file name (type and limit).
+    ledger : bool
+        A patient ledger.
+    lang : str
+        Language of a size error.
+    settings : Settings
+        Where the audit log lives.
+
+    Raises
+    ------
+    PermissionDenied
+        Without the role (logged); ``reader`` is not called.
+    InputError
+        Over the size limit for its type, or whatever ``reader`` raises.
+    """
+    action = "import_ledger" if ledger else "upload"
+    guard(actor, action, Path(name).name, settings=settings)
+    check_upload(file, name, ledger=ledger, lang=lang)
+    return reader(file)
+
+
+def accept_dataset(actor: Actor, dataset: Any, *, target: str = "dataset",
+                   ledger: bool = False, settings: Settings = DEFAULT) -> Any:
+    """Check role before a page makes ``dataset`` the session's current data; returns it.
+
+    Parameters
+    ----------
+    actor : Actor
+        Needs ``replace_data`` (and ``import_ledger`` when ``ledger``).
+    dataset : Dataset
+        The validated candidate the page built.
+    target : str
+        What is replaced, for the log (no patient data).
+    ledger : bool
+        The dataset carries a ledger's township counts.
+    settings : Settings
+        Where the audit log lives.
+
+    Raises
+    ------
+    PermissionDenied
+        Without the role (logged); the page keeps its current data.
+    """
+    if ledger:
+        guard(actor, "import_ledger", target, settings=settings)
+    guard(actor, "replace_data", target, settings=settings)
+    audit(actor, "replace_data", target, outcome="ok", settings=settings)
+    return dataset
+
+
+def exportable(actor: Actor, dataset: Any, *, target: str = "exports",
+               settings: Settings = DEFAULT) -> Any:
+    """The dataset an actor may export: without patient-derived columns unless they may.
+
+    Parameters
+    ----------
+    actor : Actor
+        Needs ``export_aggregates``; patient columns stay only with ``export_patient_layers``.
+    dataset : Dataset
+        The session's dataset.
+    target : str
+        For the log.
+    settings : Settings
+        Where the audit log lives.
+
+    Returns
+    -------
+    Dataset
+        ``dataset`` itself, or a copy whose township layer has no ``patients``,
+        ``patients_served`` or ``eligible`` column.
+
+    Raises
+    ------
+    PermissionDenied
+        Without ``export_aggregates`` (logged).
+    """
+    guard(actor, "export_aggregates", target, settings=settings)
+    if actor.may("export_patient_layers"):
+        return dataset
+    audit(actor, "export_patient_layers", target, outcome="refused",
+          detail="patient-derived columns left out", settings=settings)
+    return _without_patient_columns(dataset)
