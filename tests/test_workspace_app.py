@@ -105,3 +105,45 @@ def test_stale_rename_is_refused_with_a_message(db, plans):
     with pytest.raises(wsp.StaleWriteError):
         wsp.rename_scenario(db, project, wsp.list_scenarios(db, project)["name"][0], "x",
                             actor=LOCAL, expected_version=1)
+
+
+def _siting_script():
+    import streamlit as st
+
+    from planning.app import workspace_ui as wui
+    from planning.demo import beijing_demo
+    from planning.siting.plan import SitingOptions, suggest_sites
+
+    opts = SitingOptions(model=st.session_state.get("model", "township_cover"), p=2)
+    plan = suggest_sites(beijing_demo().subset(["东城区"]), opts)
+    project = wui.project_picker("zh")
+    wui.save_scenario_form(plan, project=project, district="东城区", dataset_token="t",
+                           default_name=opts.default_name, lang="zh")
+
+
+def test_save_form_follows_options_then_asks_before_overwriting(db):
+    project = workspace_ui.DEFAULT_PROJECT
+    at = AppTest.from_function(_siting_script, default_timeout=120).run()
+    assert not at.exception
+    first = at.text_input(key="ws_scenario_name").value
+    assert first.startswith("township_cover")
+    at.session_state["model"] = "pmedian"
+    at.run()
+    follows = at.text_input(key="ws_scenario_name").value
+    assert follows.startswith("pmedian-p2")  # the name followed the options
+    at.button(key="ws_save_scenario").click().run()
+    at.session_state["model"] = "township_cover"
+    at.run()
+    at.text_input(key="ws_scenario_name").set_value(follows).run()  # typed: the old name
+    at.button(key="ws_save_scenario").click().run()
+    assert any("确认覆盖" in w.value for w in at.warning)  # asks first
+    assert wsp.get_scenario(db, project, follows).model == "p-median"  # not yet overwritten
+    at.session_state["model"] = "pmedian"
+    at.run()
+    assert at.text_input(key="ws_scenario_name").value == follows  # typed names stay
+    at.session_state["model"] = "township_cover"
+    at.run()
+    at.button(key="ws_overwrite").click().run()
+    assert not at.exception
+    got = wsp.get_scenario(db, project, follows)
+    assert (got.model, got.version) == ("township-cover", 2)

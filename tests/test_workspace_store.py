@@ -606,3 +606,11 @@ def test_area_indicators_match_the_headline_definitions(demo):
                                                                      nan_ok=True)
         assert table.loc[area, "staffing"] == pytest.approx(o.staff_per_client, nan_ok=True)
     assert table.loc[pr.CITY, "coverage"] < 1  # the demo has townships without a station
+
+
+def test_database_url_from_settings_value(tmp_path, monkeypatch):
+    monkeypatch.delenv("JINGKANG_DB", raising=False)
+    assert database_url(Settings(database_url="postgres://a@h/db")) == \
+        "postgresql+psycopg://a@h/db"
+    assert database_url(Settings(database_url=None, data_dir=tmp_path)) == \
+        f"sqlite:///{tmp_path / 'workspace.sqlite'}"
