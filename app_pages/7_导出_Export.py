@@ -14,14 +14,20 @@ name, profile, year = profile_picker(lang)
 st.title(t("export_title", lang))
 st.caption(t("export_caption", lang))
 
+p1, p2 = st.columns(2)
+paper = p1.radio(t("paper", lang), ["A4", "A3"], horizontal=True, key="export_paper")
+orientation = p2.radio(t("orientation", lang), ["portrait", "landscape"], horizontal=True,
+                       key="export_orientation", format_func=lambda o: t(o, lang))
+page = report.PrintOptions(paper, orientation, lang, name, year)
 stem = f"coverage_{district}" if district else "coverage"
 if st.button(t("prepare", lang), type="primary", key="prepare_exports"):
     findings = findings_for(dataset, profile, district=district, year=year)
     files: dict[str, tuple[str, bytes, str]] = {}
-    files["html"] = (f"{stem}.html", report.map_html_bytes(dataset, district=district, lang=lang,
-                                                           settings=settings()), "text/html")
+    files["html"] = (f"{stem}.html", report.map_html_bytes(dataset, district=district,
+                                                           settings=settings(), page=page),
+                     "text/html")
     for fmt, mime in (("png", "image/png"), ("pdf", "application/pdf")):
-        fig = report.coverage_figure(dataset, district=district, lang=lang)
+        fig = report.coverage_figure(dataset, district=district, page=page)
         files[fmt] = (f"{stem}.{fmt}", report.figure_bytes(fig, fmt), mime)
     files["gpkg"] = (f"{stem}.gpkg", report.gpkg_bytes(dataset, findings=findings,
                                                        settings=settings()),
@@ -31,7 +37,7 @@ if st.button(t("prepare", lang), type="primary", key="prepare_exports"):
                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     if district:
         files["brief"] = (f"brief_{district}.pdf",
-                          report.brief_bytes(dataset, district, findings=findings, lang=lang),
+                          report.brief_bytes(dataset, district, findings=findings, page=page),
                           "application/pdf")
     st.session_state["exports"] = files
 

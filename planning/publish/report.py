@@ -334,10 +334,10 @@ def gpkg_bytes(dataset: Dataset, *, findings: pd.DataFrame | None = None,
 
 
 def brief_bytes(dataset: Dataset, district: str, *, findings: pd.DataFrame | None = None,
-                lang: str = "zh") -> bytes:
+                lang: str = "zh", page: PrintOptions | None = None) -> bytes:
     """:func:`district_brief` (one-page PDF) written to memory."""
     buf = io.BytesIO()
-    district_brief(dataset, district, buf, findings=findings, lang=lang)
+    district_brief(dataset, district, buf, findings=findings, lang=lang, page=page)
     return buf.getvalue()
 
 
