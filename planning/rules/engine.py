@@ -162,7 +162,7 @@ def _measure(ds: Dataset, rule: Rule, extra: Mapping[str, float],
 
 def _alternatives(ds: Dataset, rule: Rule, extra: Mapping[str, float],
                   ents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(some alternative passes, all alternatives fail, their descriptions) per entity."""
+    """Return (some alternative passes, all alternatives fail, their descriptions) per entity."""
     any_pass = np.zeros(len(ents), dtype=bool)
     all_fail = np.ones(len(ents), dtype=bool)
     texts = []
@@ -359,7 +359,7 @@ def summarise(findings: pd.DataFrame) -> Summary:
 def evaluate_scope(dataset: Dataset, profile: Profile | str | Path, *,
                    district: str | None = None, year: int | None = None,
                    extra: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """The findings for one scope — the one function every page, export and the CLI use.
+    """Return the findings for one scope — the one function every page, export and the CLI use.
 
     With a district, rules run on that district's data alone and only its rows are kept
     (its stations, townships and the district itself): city-wide rows measure the city and
@@ -396,7 +396,7 @@ def evaluate_scope(dataset: Dataset, profile: Profile | str | Path, *,
 
 def filter_findings(findings: pd.DataFrame, *, statuses: tuple[str, ...] | None = None,
                     rule_ids: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Findings with the given statuses and rules (``None`` or empty keeps all)."""
+    """Keep findings with the given statuses and rules (``None`` or empty keeps all)."""
     keep = pd.Series(True, index=findings.index)
     if statuses:
         keep &= findings["status"].isin(statuses)
@@ -448,7 +448,7 @@ def eligible_counts(ledger_df: pd.DataFrame, profile: Profile | str | Path,
 
 
 def township_drilldown(findings: pd.DataFrame, dataset: Dataset, unit_id: str) -> pd.DataFrame:
-    """Findings of one township and of every facility inside it (for the app's drill-down)."""
+    """Return findings of one township and of every facility inside it (app drill-down)."""
     inside = dataset.facilities.loc[dataset.facilities["unit_id"] == unit_id, "facility_id"]
     keep = (findings["entity_id"] == unit_id) | findings["entity_id"].isin(set(inside))
     return findings[keep].sort_values(["entity_type", "entity_id", "rule_id"]).reset_index(

@@ -82,7 +82,7 @@ _UNIT_BOUNDS = {"share": (0.0, 1.0), "ratio": (1e-6, 1.0), "1 = yes": (0.0, 1.0)
 def _metric(name: str, *, levels: tuple[str, ...], params: Mapping[str, str] | None = None,
             unit: str = "", threshold_from_params: bool = False,
             bounds: tuple[float, float] | None = None) -> Callable:
-    """Decorator adding a metric function to the registry (used only in this module)."""
+    """Add a metric function to the registry (decorator used only in this module)."""
     def deco(fn: Callable) -> Callable:
         _REGISTRY[name] = Metric(name, fn, levels, MappingProxyType(dict(params or {})), unit,
                                  threshold_from_params,
@@ -302,7 +302,7 @@ def _barrier_free(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
 @_metric("facility_count", levels=_AREAS, params={"kinds": "kinds", "where": "where"},
          unit="facilities")
 def _facility_count(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
-    """Number of facilities of ``kinds`` (default rehab_station) in the area.
+    """Count facilities of ``kinds`` (default rehab_station) in the area.
 
     With ``where`` (e.g. ``{ownership: public, grade: [2, 3], psychiatric_ward: true}``) only
     facilities meeting it count; those with an unknown value make the count a lower bound.
@@ -630,7 +630,7 @@ def _visits_per_client_month(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd
 
 @_metric("city_figure", levels=("city",), params={"key": "text"})
 def _city_figure(ctx: Context, rule: Rule, ents: pd.DataFrame) -> pd.DataFrame:
-    """A city-wide figure given in ``extra[params.key]`` (e.g. staff training pass rate)."""
+    """Read a city-wide figure given in ``extra[params.key]`` (e.g. training pass rate)."""
     key = rule.params.get("key", rule.id)
     if key in ctx.extra:
         return _result(ents, ctx.extra[key])

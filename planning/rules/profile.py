@@ -169,7 +169,7 @@ class Profile:
     zone_source: str = ""
 
     def rule(self, rule_id: str) -> Rule:
-        """The rule with id ``rule_id`` (KeyError if there is none)."""
+        """Return the rule with id ``rule_id`` (KeyError if there is none)."""
         for r in self.rules:
             if r.id == rule_id:
                 return r
@@ -265,7 +265,7 @@ def list_profiles() -> list[str]:
 
 
 def profile_text(name: str) -> str:
-    """The YAML text of a packaged profile, e.g. to copy and edit."""
+    """Return the YAML text of a packaged profile, e.g. to copy and edit."""
     path = _package_dir() / f"{name}.yaml"
     if not path.is_file():
         msg = f"unknown profile {name!r}; packaged profiles: {', '.join(list_profiles())}"
