@@ -397,6 +397,22 @@ TEXT.update({
     "choose": ("请选择", "Choose"),
     "indicator": ("指标", "Indicator"),
     "paper": ("纸张", "Paper"),
+    "err_click_outside": ("所点位置（{lon}, {lat}）不在任何街乡内。", "The point ({lon}, {lat}) is "
+                          "outside every township."),
+    "plan_station_title": ("在地图上点击的位置添加规划驿站", "Add a planned station where you "
+                           "clicked"),
+    "plan_station_hint": ("点击地图上的位置，可在该处添加规划驿站（加入当前情景）。",
+                          "Click the map to add a planned station there (to the current "
+                          "scenario)."),
+    "plan_station_at": ("位置：{township}（{lon}, {lat}）", "Location: {township} ({lon}, {lat})"),
+    "plan_add": ("添加规划驿站", "Add planned station"),
+    "plan_added": ("已添加规划驿站：{name}。合规与可达性已按新情景更新。",
+                   "Planned station added: {name}. Compliance and access now use the new "
+                   "scenario."),
+    "plan_effect": ("{township}：添加前后", "{township}: before and after"),
+    "social_workers": ("专业社工数", "Social workers"),
+    "floor_area": ("建筑面积（m²）", "Floor area (m²)"),
+    "staff_count": ("服务人员数", "Staff"),
     "orientation": ("方向", "Orientation"),
     "portrait": ("纵向", "portrait"),
     "landscape": ("横向", "landscape"),
