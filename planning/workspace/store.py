@@ -135,9 +135,26 @@ def make_engine(url: str) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers take the write lock up front (and queue); readers do not block anyone
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_WRITE) else "BEGIN")
 
     return engine
+
+
+_WRITE = "jingkang_write"
+
+
+@contextlib.contextmanager
+def begin_write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction (``BEGIN IMMEDIATE`` on SQLite): committed on success, else rolled
+    back."""
+    with engine.connect() as conn:
+        conn.info[_WRITE] = True
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info.pop(_WRITE, None)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -155,7 +172,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
+    with begin_write(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -254,7 +271,7 @@ class Workspace:
                         detail=str(exc))
             raise
         try:
-            with self.engine.begin() as conn:
+            with begin_write(self.engine) as conn:
                 yield conn
         except StaleWriteError as exc:
             self.record(actor, action, target, project=project, outcome="conflict",
@@ -288,7 +305,7 @@ class Workspace:
         project : str, optional
             Project name.
         """
-        with self.engine.begin() as conn:
+        with begin_write(self.engine) as conn:
             conn.execute(S.audit_log.insert().values(
                 at=now(), actor=actor.name, role=actor.role, action=action, project=project,
                 target=scrub_text(str(target))[:300], outcome=outcome,
