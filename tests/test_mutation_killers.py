@@ -52,6 +52,8 @@ class TestComparator:
         assert _status([0.5e-9, 1.5e-9], 0.0, "<=") == ["pass", "fail"]
         assert _status([1000 - 0.5e-6, 1000 - 1.5e-6], 1000.0, ">=") == ["pass", "fail"]
         assert _status([1000 + 0.5e-6, 1000 + 1.5e-6], 1000.0, "<=") == ["pass", "fail"]
+        assert _status([-1e-9], 0.0, ">=") == ["pass"]  # exactly at the slack
+        assert _status([1e-9], 0.0, "<=") == ["pass"]
         assert _status([-0.5], -1.0, ">=") == ["pass"]
         assert _status([-1.5], -1.0, ">=") == ["fail"]
 
@@ -281,6 +283,40 @@ class TestSideRules:
             make_rules(3, groups=["a", "b"])
         unlimited = make_rules(3, groups=["a", "a", "b"])
         assert np.isinf(unlimited.group_room).all() and unlimited.side_rows() == []
+
+    def test_defaults(self):
+        r = make_rules(3, locked=[0])
+        assert r.forced.tolist() == [True, False, False]  # locked sites stay open by default
+        assert r.closable.size == 0 and r.free.tolist() == [1, 2]
+        assert r.site_cost.tolist() == [1.0, 1.0, 1.0]
+        assert r.notes == {"excluded": 0, "below_floor_area": 0}
+        assert r.budget is None and r.p is None
+
+    def test_infeasible_message_counts_available_new_sites(self):
+        with pytest.raises(InfeasibleError, match="only 1 candidates are available"):
+            make_rules(5, p=3, locked=[0, 1], closable=True, excluded=[2, 3])
+
+    def test_ungrouped_locked_sites_use_no_room(self):
+        r = make_rules(4, groups=[None, "a", "b", "b"], max_per_group=1, locked=[0, 2])
+        assert r.group_room.tolist() == [1, 0]
+
+    def test_cap_message_names_only_the_groups_over_their_cap(self):
+        with pytest.raises(InfeasibleError) as err:
+            make_rules(4, groups=["a", "a", "b", "c"], max_per_group={"a": 0, "b": 0},
+                       locked=[0])
+        assert "in 1 group(s)" in str(err.value) and "b:" not in str(err.value)
+        labels = [f"g{i}" for i in range(11)]
+        with pytest.raises(InfeasibleError) as err:
+            make_rules(11, groups=labels, max_per_group=0, locked=list(range(11)))
+        assert "in 11 group(s)" in str(err.value)
+        assert "g9:" in str(err.value) and "g10:" not in str(err.value)
+
+    def test_groups_without_room_add_no_rows(self):
+        import dataclasses
+
+        r = make_rules(3, groups=["a", "a", "b"], max_per_group=1)
+        assert len(r.side_rows()) == 1
+        assert dataclasses.replace(r, group_room=None).side_rows() == []
 
     def test_group_cap_exactly_met_by_locked_sites_is_feasible(self):
         r = make_rules(3, groups=["a", "a", "b"], max_per_group={"a": 1}, locked=[0])

@@ -71,7 +71,10 @@ _BIN_SWAP = {ast.Add: [ast.Sub], ast.Sub: [ast.Add], ast.Mult: [ast.Div], ast.Di
 def mutations(tree: ast.AST) -> list[tuple[int, str]]:
     """Every mutation point of ``tree`` as (node position in ``ast.walk`` order, description)."""
     out = []
+    skip = _annotation_nodes(tree)
     for pos, node in enumerate(ast.walk(tree)):
+        if id(node) in skip:
+            continue  # annotations are strings under `from __future__ import annotations`
         if isinstance(node, ast.Compare):
             for k, op in enumerate(node.ops):
                 for new in _CMP_SWAP.get(type(op), []):
@@ -89,6 +92,18 @@ def mutations(tree: ast.AST) -> list[tuple[int, str]]:
         elif isinstance(node, ast.Constant) and type(node.value) in (int, float, bool):
             out.append((pos, "const"))
     return out
+
+
+def _annotation_nodes(tree: ast.AST) -> set[int]:
+    roots = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            roots.append(node.annotation)
+        elif isinstance(node, ast.FunctionDef) and node.returns is not None:
+            roots.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            roots.append(node.annotation)
+    return {id(n) for r in roots for n in ast.walk(r)}
 
 
 def apply(tree: ast.AST, pos: int, what: str) -> ast.AST:
@@ -170,26 +185,16 @@ def _run_tests(tests: tuple[str, ...], timeout: int) -> bool:
     old = signal.signal(signal.SIGALRM, _raise_hang)
     signal.alarm(timeout)
     try:
-        code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--no-header", "-o",
+        code = pytest.main(["-x", "-p", "no:cacheprovider", "-p", "no:terminal", "-o",
                             "addopts=", "-W", "ignore", "--hypothesis-seed=0",
                             *[str(ROOT / t) for t in tests]],
-                           plugins=[_Quiet()])
+                           )
     except _Hang:
         return True
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     return code != 0
-
-
-class _Quiet:
-    """Pytest plugin that silences the per-run report."""
-
-    def pytest_configure(self, config) -> None:
-        config.option.verbose = -2
-        tr = config.pluginmanager.getplugin("terminalreporter")
-        if tr is not None:
-            config.pluginmanager.unregister(tr)
 
 
 def _swap(module, dotted: str, mutated: ast.AST):
@@ -208,9 +213,14 @@ def _swap(module, dotted: str, mutated: ast.AST):
     mutated.decorator_list = []
     ns = dict(vars(module))
     exec(compile(ast.Module([mutated], []), module.__file__, "exec"), ns)
-    original_code = func.__code__
-    func.__code__ = ns[mutated.name].__code__
-    return lambda: setattr(func, "__code__", original_code)
+    new = ns[mutated.name]
+    saved = (func.__code__, func.__defaults__, func.__kwdefaults__)
+    func.__code__ = new.__code__
+    func.__defaults__, func.__kwdefaults__ = new.__defaults__, new.__kwdefaults__
+
+    def undo() -> None:
+        func.__code__, func.__defaults__, func.__kwdefaults__ = saved
+    return undo
 
 
 def run(targets: tuple[Target, ...], *, timeout: int, limit: int | None) -> dict[str, dict]:
