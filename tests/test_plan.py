@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planning.access.coverage import population_grid, township_access
+from planning.access.coverage import AccessOptions, population_grid, township_access
 from planning.errors import InfeasibleError, InputError
 from planning.siting.plan import SitingOptions, add_sites, build_candidates, suggest_sites
 
@@ -100,8 +100,8 @@ def test_population_grid_preserves_population(dongcheng):
 
 
 def test_township_access_shares_are_consistent(dongcheng):
-    s5 = township_access(dongcheng, threshold_min=5)
-    s30 = township_access(dongcheng, threshold_min=30)
+    s5 = township_access(dongcheng, AccessOptions(threshold_min=5))
+    s30 = township_access(dongcheng, AccessOptions(threshold_min=30))
     assert (s5.townships["share_within"] <= s30.townships["share_within"] + 1e-12).all()
     assert s30.townships["share_within"].between(0, 1).all()
     assert np.isfinite(s30.townships["mean_minutes"]).all()

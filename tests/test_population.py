@@ -9,7 +9,7 @@ import rasterio
 import shapely
 from rasterio.transform import from_origin
 
-from planning.access.coverage import township_access
+from planning.access.coverage import AccessOptions, township_access
 from planning.data import crs
 from planning.data.population import aggregate_population, read_population, with_population
 from planning.errors import InputError
@@ -84,7 +84,8 @@ def test_real_population_points_drive_access(units):
     demand = gpd.GeoDataFrame({"unit_id": ["a", "b"], "population": [500.0, 500.0]},
                               geometry=shapely.points([116.011, 116.19], [40.011, 40.09]),
                               crs=crs.WGS84)
-    s = township_access(ds, demand=demand, threshold_min=15).townships.set_index("unit_id")
+    s = township_access(ds, AccessOptions(threshold_min=15), demand=demand)
+    s = s.townships.set_index("unit_id")
     assert s.loc["a", "share_within"] == 1.0
     assert s.loc["b", "share_within"] == 0.0
     assert np.isnan(s.loc["c", "mean_minutes"])

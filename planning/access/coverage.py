@@ -225,44 +225,67 @@ def _fallback_circles(stations: gpd.GeoDataFrame, minutes: list[float], mode: st
     return out
 
 
-def township_access(
-    dataset: Dataset,
-    *,
-    threshold_min: float = 15.0,
-    mode: str = "walk",
-    network=None,
-    grid_m: float = 1000.0,
-    catchment_min: float = 30.0,
-    clients_per_staff: float | None = None,
-    settings: Settings = DEFAULT,
-    demand: gpd.GeoDataFrame | None = None,
-    max_snap_m: float = 500.0,
-) -> AccessSummary:
-    """Share of residents within ``threshold_min`` of a station, mean time and 2SFCA per township.
+@dataclass(frozen=True)
+class AccessOptions:
+    """How to measure township access (one frozen value, hashable for caches).
 
-    Parameters
+    Attributes
     ----------
-    network
-        A :class:`~planning.access.network.RoutingNetwork` for street-network times; ``None`` uses
-        the
-        straight-line fallback (distance × ``settings.detour_factor`` at the mode's speed).
-    grid_m
-        Spacing of the population grid inside townships.
-    catchment_min
+    threshold_min : float
+        Share of residents within this many minutes of a station.
+    mode : str
+        ``walk`` or ``drive``.
+    grid_m : float
+        Spacing of the population grid inside townships (when no demand points are given).
+    catchment_min : float
         Catchment of the 2SFCA / E2SFCA access index.
-    clients_per_staff
+    clients_per_staff : float, optional
         Station capacity per worker from the chosen profile (``profile.clients_per_staff``);
         ``None`` (a profile without a staff : client rule) leaves the 2SFCA indices empty
         rather than guess a ratio.
-    settings
-        Speeds and detour factor of the fallback.
-    demand
+    max_snap_m : float
+        Points farther than this from the network use straight-line times (see
+        :func:`network_fit`).
+    """
+
+    threshold_min: float = 15.0
+    mode: str = "walk"
+    grid_m: float = 1000.0
+    catchment_min: float = 30.0
+    clients_per_staff: float | None = None
+    max_snap_m: float = 500.0
+
+
+def township_access(
+    dataset: Dataset,
+    options: AccessOptions | None = None,
+    *,
+    network: object | None = None,
+    demand: gpd.GeoDataFrame | None = None,
+    settings: Settings = DEFAULT,
+) -> AccessSummary:
+    """Measure residents within T minutes of a station, mean time and 2SFCA per township.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Townships (with population) and stations.
+    options : AccessOptions, optional
+        Threshold, mode, grid, catchment, capacity per worker and snapping distance.
+    network : RoutingNetwork, optional
+        A :class:`~planning.access.network.RoutingNetwork` for street-network times; ``None``
+        uses the straight-line fallback (distance × ``settings.detour_factor`` at the mode's
+        speed).
+    demand : geopandas.GeoDataFrame, optional
         Demand points (``unit_id``, ``population``), e.g. a real population grid from
         :func:`planning.data.population.aggregate_population`; default: residents spread evenly
         over a ``grid_m`` grid inside each township.
-    max_snap_m
-        Points farther than this from the network use straight-line times (see
-        :func:`network_fit`).
+    settings : Settings
+        Speeds and detour factor of the fallback.
+
+    Returns
+    -------
+    AccessSummary
 
     Raises
     ------
@@ -270,6 +293,10 @@ def township_access(
         The network reaches under half of the residents or no station: it does not cover the
         area (the message names the farthest townships and their distance).
     """
+    opts = options or AccessOptions()
+    threshold_min, mode, max_snap_m = opts.threshold_min, opts.mode, opts.max_snap_m
+    grid_m, catchment_min, clients_per_staff = (opts.grid_m, opts.catchment_min,
+                                                opts.clients_per_staff)
     stations = dataset.stations()
     if demand is None:
         grid = population_grid(dataset.units, grid_m=grid_m)

@@ -22,7 +22,7 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from planning.access.coverage import AccessSummary, township_access
+from planning.access.coverage import AccessOptions, AccessSummary, township_access
 from planning.app import auth
 from planning.data.model import Dataset
 from planning.demo import beijing_demo
@@ -41,12 +41,12 @@ def _demo(settings: Settings) -> Dataset:
 
 
 def settings() -> Settings:
-    """The app's settings value (one frozen value per process; pages never mutate it)."""
+    """Return the app's settings value (one frozen value per process; pages never mutate it)."""
     return DEFAULT
 
 
 def current_dataset() -> Dataset:
-    """The dataset the user loaded on the Data page, or (a copy of) the Beijing demo."""
+    """Return the dataset the user loaded on the Data page, or (a copy of) the Beijing demo."""
     ds = st.session_state.get("dataset")
     if ds is None:
         ds = st.session_state.get("_demo_copy")
@@ -120,7 +120,7 @@ def _findings(token: str, profile_hash: str, district: str | None, year: int | N
 
 def findings_for(dataset: Dataset, profile: Profile, *, district: str | None,
                  year: int | None) -> pd.DataFrame:
-    """Findings of one scope (:func:`planning.rules.evaluate_scope`), cached on content."""
+    """Return the findings of one scope (:func:`planning.rules.evaluate_scope`), cached."""
     return _findings(dataset.token, profile.hash, district, year, dataset, profile)
 
 
@@ -146,7 +146,7 @@ def _workbook(token: str, profile_hash: str, district: str | None, year: int | N
 
 def workbook_for(dataset: Dataset, profile: Profile, *, district: str | None,
                  year: int | None) -> bytes:
-    """The compliance workbook of one scope, built once per content (not on every rerun)."""
+    """Return the compliance workbook of one scope, built once per content."""
     findings = findings_for(dataset, profile, district=district, year=year)
     note = "；".join(dataset.sources[-1:]) if dataset.is_synthetic else None
     return _workbook(dataset.token, profile.hash, district, year, findings, profile,
@@ -208,7 +208,7 @@ def _siting(token: str, district: str | None, options: SitingOptions, profile_ha
 def siting_plan(dataset: Dataset, profile: Profile, options: SitingOptions, *,
                 district: str | None, candidates: tuple[str, gpd.GeoDataFrame] | None = None,
                 ) -> SitingPlan:
-    """A siting run, cached on dataset, district, options, profile and candidate content."""
+    """Return a siting run, cached on dataset, district, options, profile and candidates."""
     ctoken, cframe = candidates if candidates is not None else (None, None)
     return _siting(dataset.token, district, options, profile.hash, ctoken, dataset, profile,
                    cframe)
@@ -247,14 +247,14 @@ def _access(token: str, district: str | None, threshold: float, mode: str,
             net_key: str | None, per_staff: float | None, _dataset: Dataset,
             _network: object | None) -> AccessSummary:
     ds = _dataset.subset([district]) if district else _dataset
-    return township_access(ds, threshold_min=threshold, mode=mode, network=_network,
-                           clients_per_staff=per_staff, settings=settings())
+    opts = AccessOptions(threshold_min=threshold, mode=mode, clients_per_staff=per_staff)
+    return township_access(ds, opts, network=_network, settings=settings())
 
 
 def access_summary(dataset: Dataset, profile: Profile, *, district: str | None,
                    threshold: float, mode: str,
                    network: tuple[str, object] | None = None) -> AccessSummary:
-    """Accessibility summary, cached on dataset, district, parameters, network and profile."""
+    """Return the access summary, cached on dataset, district, options, network, profile."""
     net_key, net = network if network is not None else (None, None)
     return _access(dataset.token, district, float(threshold), mode, net_key,
                    profile.clients_per_staff, dataset, net)
@@ -262,7 +262,7 @@ def access_summary(dataset: Dataset, profile: Profile, *, district: str | None,
 
 # --- maps: one rendered document per content, drawn without re-rendering on reruns ----------
 def _component_args(fmap: object) -> dict:
-    """What ``streamlit_folium`` sends to the browser for ``fmap``, computed once."""
+    """Return what ``streamlit_folium`` sends to the browser for ``fmap``, computed once."""
     import streamlit_folium as sf
 
     fmap.get_root().render()
