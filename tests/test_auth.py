@@ -196,3 +196,11 @@ def test_viewer_refused_an_editor_page_in_the_ui_language(served, monkeypatch):
                  "viewer pw")
     assert "UPLOAD FORM" not in _page_text(at)
     assert [e.value for e in at.error] == ["此页面需要“编辑者”角色。"]
+
+
+def test_login_screen_speaks_the_chosen_language(served):
+    at = served.run()
+    at.radio(key="jingkang_login_lang").set_value("en").run()
+    _submit(at, "nobody", "x")
+    assert [e.value for e in at.error] == ["Wrong user name or password."]
+    assert at.session_state["_keep_lang"] == "en"  # the pages' toggle starts in English too

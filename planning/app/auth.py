@@ -427,9 +427,21 @@ def _st_client_address(settings: Settings) -> str:
     return client_address(headers, peer, trust_proxy=settings.trust_proxy_headers)
 
 
+def _keep_login_lang() -> None:
+    import streamlit as st
+
+    st.session_state["_keep_lang"] = st.session_state["jingkang_login_lang"]
+
+
 def _login_form(users: Mapping[str, User], lang: str, settings: Settings) -> None:
     import streamlit as st
 
+    langs = ["zh", "en"]
+    kept = st.session_state.get("_keep_lang", lang)
+    lang = st.sidebar.radio(t("language"), langs, horizontal=True, key="jingkang_login_lang",
+                            index=langs.index(kept) if kept in langs else 0,
+                            format_func=lambda v: "中文" if v == "zh" else "English",
+                            on_change=_keep_login_lang)
     st.subheader(t("login_title", lang))
     notice = st.session_state.pop(SESSION_NOTICE, None)
     if notice:
