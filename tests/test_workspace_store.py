@@ -614,3 +614,33 @@ def test_database_url_from_settings_value(tmp_path, monkeypatch):
         "postgresql+psycopg://a@h/db"
     assert database_url(Settings(database_url=None, data_dir=tmp_path)) == \
         f"sqlite:///{tmp_path / 'workspace.sqlite'}"
+
+
+def test_project_geopackage_for_qgis(ws, demo, plans, tmp_path):
+    import dataclasses
+
+    import pyogrio
+
+    from planning.workspace.exports import export_project_gpkg
+
+    units = demo.units.copy()
+    units.loc[units.index[:3], "patients"] = 3  # small cells
+    demo = dataclasses.replace(demo, units=units)
+    save_dataset(ws, "北京", demo, actor=ANNA)
+    sc.save_scenario(ws, "北京", "plan", plans[1], actor=ANNA, district=DISTRICT)
+    sc.adopt_scenario(ws, "北京", "plan", actor=ANNA)
+    pr.import_ledger(ws, "北京", demo.units.set_index("unit_id")[["patients", "patients_served"]],
+                     report_date=dt.date(2023, 12, 31), actor=ANNA)
+    path = export_project_gpkg(ws, "北京", tmp_path / "p.gpkg", actor=VIEWER,
+                               profile="beijing-2018")
+    layers = {name for name, _ in pyogrio.list_layers(path)}
+    assert {"districts", "units", "facilities", "adopted_sites", "progress"} <= layers
+    units = pyogrio.read_dataframe(path, layer="units")
+    small = demo.units["patients"].between(1, 4)
+    assert small.any()
+    shown = units.set_index("unit_id").loc[demo.units.loc[small, "unit_id"], "patients"]
+    assert not shown.astype(str).str.fullmatch(r"[1-4]").any()
+    sites = pyogrio.read_dataframe(path, layer="adopted_sites")
+    assert len(sites) == len(plans[1].sites) and set(sites["scenario"]) == {"plan"}
+    log = ws.audit_log("北京")
+    assert ((log["action"] == "export_aggregates") & (log["actor"] == "vic")).any()
