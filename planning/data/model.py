@@ -333,12 +333,32 @@ def normalise_text(value: object) -> object:
     return INVISIBLE.sub("", unicodedata.normalize("NFKC", value)).strip()
 
 
+def strip_invisible(value: object) -> object:
+    """Return text without invisible characters (zero-width, NUL) and outer spaces.
+
+    Parameters
+    ----------
+    value : object
+        A cell; anything but a string is returned unchanged.
+
+    Returns
+    -------
+    object
+    """
+    if not isinstance(value, str):
+        return value
+    return INVISIBLE.sub("", value).strip()
+
+
 def _coerce(
     df: pd.DataFrame, f: Field, source: str, *, rows: np.ndarray
 ) -> pd.Series:
     s = df[f.name]
     if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
-        s = s.map(normalise_text, na_action="ignore")
+        # ids, codes and numbers: NFKC (Ｆ００１ → F001); names keep their own (full-width)
+        # punctuation and only lose invisible characters and NULs
+        folds = f.kind != "str" or f.name.endswith("_id") or f.name in ("kind", "zone")
+        s = s.map(normalise_text if folds else strip_invisible, na_action="ignore")
     missing = s.isna() | (s.astype("string").str.strip() == "")
 
     def fail(pos: int, why: str) -> InputError:
