@@ -301,6 +301,8 @@ TEXT.update({
     "col_zone": ("功能区", "Zone"),
     "col_population": ("常住人口", "Population"),
     "col_patients": ("居家患者", "Home patients"),
+    "col_patients_served": ("接受社区康复的患者", "Patients in community rehab"),
+    "col_patients_served_station": ("接受驿站康复的患者", "Patients served by stations"),
     "col_share_within": ("阈值内居民比例", "Residents within the threshold"),
     "col_mean_minutes": ("平均出行时间（分钟）", "Mean travel time (min)"),
     "col_access_2sfca": ("2SFCA（每万人名额）", "2SFCA (places per 10k)"),

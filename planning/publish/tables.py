@@ -32,6 +32,63 @@ def _num(v: object) -> str:
     return f"{x:,.3f}".rstrip("0").rstrip(".") if abs(x) < 10 else f"{x:,.1f}"
 
 
+def _field_label(name: str) -> str:
+    from planning.data.model import SCHEMAS
+
+    for schema in SCHEMAS.values():
+        for f in schema.fields:
+            if f.name == name and getattr(f, "label_zh", None):
+                return f.label_zh
+    key = f"col_{name}"
+    return t(key, "zh") if key in TEXT else "所需字段"
+
+
+def _kind_label(kind: str) -> str:
+    from planning.data.model import FACILITY_KINDS
+
+    return {"townships": "街乡", "facility": "机构", "township": "街乡",
+            "district": "区"}.get(kind, FACILITY_KINDS.get(kind, kind))
+
+
+#: The engine's English reasons → Chinese (applied to each "; "-separated part).
+_REASONS_ZH: tuple[tuple[str, object], ...] = (
+    (r"^'(\w+)' is empty for this (\w+)$",
+     lambda m: f"该{_kind_label(m[2])}缺少“{_field_label(m[1])}”"),
+    (r"^no '(\w+)' values in the data \(column missing or empty\)$",
+     lambda m: f"数据中没有“{_field_label(m[1])}”（列缺失或为空）"),
+    (r"^missing: (.*)$", lambda m: "缺少服务：" + "、".join(
+        part.strip().split(" ")[0] for part in m[1].split(","))),
+    (r"^no ([\w/]+) in this area$",
+     lambda m: "本区域内没有" + "/".join(_kind_label(k) for k in m[1].split("/"))),
+    (r"^'patients' or '(\w+)' missing for some townships$",
+     lambda m: f"部分街乡缺少“居家患者”或“{_field_label(m[1])}”"),
+    (r"^city figure '(\w+)' is not in the data$", lambda _m: "数据中没有该项全市数据"),
+    (r"^pass it as extra=.*$", lambda _m: "请在数据中补充"),
+    (r"^district (.+) is not in the dataset$", lambda m: f"数据中没有{m[1]}"),
+    (r"^no (\w+) in the dataset$", lambda m: f"数据中没有{_kind_label(m[1])}"),
+    (r"^and not met otherwise: (.*)$", lambda _m: "其他方式也未满足"),
+    (r"^(.*) \(the district is not in the dataset\)$",
+     lambda m: f"{m[1]}（数据中没有该区）"),
+)
+
+
+def reason_text(reason: str, lang: str = "zh") -> str:
+    """Translate an engine reason to ``lang`` (English reasons pass through for ``"en"``)."""
+    import re
+
+    if lang != "zh":
+        return reason
+    parts = []
+    for part in reason.split("; "):
+        for pattern, render in _REASONS_ZH:
+            m = re.match(pattern, part)
+            if m:
+                part = render(m)
+                break
+        parts.append(part)
+    return "；".join(parts)
+
+
 def failure_reason(row: pd.Series, lang: str = "zh") -> str:
     """Say why a finding failed or could not be assessed, in ``lang``.
 
@@ -40,7 +97,7 @@ def failure_reason(row: pd.Series, lang: str = "zh") -> str:
     """
     reason = row.get("reason")
     if isinstance(reason, str) and reason.strip():
-        return reason
+        return reason_text(reason, lang)
     if row.get("status") == "fail":
         op = _OPS.get(str(row.get("op")), str(row.get("op")))
         if lang == "zh":
@@ -232,4 +289,4 @@ def sites_table(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
 
 __all__ = ["Metric", "access_table", "column_label", "district_table", "failure_reason",
            "findings_table", "kpi_table", "milestone_table", "progress_chart",
-           "rule_summary_table", "sites_table", "solver_metrics"]
+           "reason_text", "rule_summary_table", "sites_table", "solver_metrics"]
