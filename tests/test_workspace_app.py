@@ -147,3 +147,12 @@ def test_save_form_follows_options_then_asks_before_overwriting(db):
     assert not at.exception
     got = wsp.get_scenario(db, project, follows)
     assert (got.model, got.version) == ("township-cover", 2)
+
+
+def test_unreachable_database_is_a_message_not_a_traceback(monkeypatch):
+    monkeypatch.setenv("JINGKANG_DB", "postgresql://planner:secret@127.0.0.1:1/none")
+    at = _page()
+    assert not at.exception
+    text = " ".join(e.value for e in at.error)
+    assert "127.0.0.1:1/none" in text and "OperationalError" in text
+    assert "secret" not in text

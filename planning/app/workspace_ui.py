@@ -89,8 +89,24 @@ def _open(url: str) -> wsp.Workspace:
 
 
 def workspace() -> wsp.Workspace:
-    """The workspace of the app's settings (``JINGKANG_DB`` or the embedded SQLite file)."""
-    return _open(wsp.database_url(settings()))
+    """The workspace of the app's settings (``JINGKANG_DB`` or the embedded SQLite file).
+
+    An unreachable or misconfigured database stops the page with a message naming the URL
+    (password hidden) instead of a traceback.
+    """
+    import sqlalchemy as sa
+
+    try:
+        url = wsp.database_url(settings())
+        return _open(url)
+    except InputError as exc:
+        st.error(str(exc))
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+        st.error(f"{t('workspace_db', 'zh')} / workspace database {shown}: "
+                 f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+    st.stop()
+    raise RuntimeError  # unreachable: st.stop() raises
 
 
 def actor() -> Actor:
