@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from planning.app.actions import show_refusals
 from planning.app.auth import gate
 from planning.publish.privacy import configure_logging
 
@@ -33,4 +34,5 @@ navigation = st.navigation(
     ]
 )
 gate()  # login form until logged in whenever login is required (always in network mode)
-navigation.run()
+with show_refusals():  # an engine refusal (role) ends the page with a clear message
+    navigation.run()

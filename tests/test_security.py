@@ -436,3 +436,29 @@ def test_accept_dataset_and_exportable(demo, settings):
     assert not {"patients", "patients_served", "eligible"} & set(viewer_copy.units.columns)
     assert len(viewer_copy.units) == len(demo.units)
     assert [a for _, a, _ in _refused(settings)] == ["replace_data", "export_patient_layers"]
+
+
+def test_a_refusal_inside_a_page_is_shown_in_the_ui_language(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("JINGKANG_DATA_DIR", str(tmp_path))  # the workspace's audit database
+
+    def page():
+        import streamlit as st
+
+        from planning.app import actions
+        from planning.roles import Actor
+
+        st.session_state["_keep_lang"] = st.session_state.get("want", "zh")
+        with actions.show_refusals():
+            actions.save_scenario(Actor("li", "viewer"), st.session_state.setdefault(
+                "scenarios", {}), "plan", 1)
+            st.markdown("SAVED")
+
+    at = AppTest.from_function(page, default_timeout=30).run()
+    assert not at.exception and not [m for m in at.markdown if m.value == "SAVED"]
+    assert at.error[0].value.startswith("无权限：保存情景需要“编辑者”角色")
+    assert at.session_state["scenarios"] == {}
+    at.session_state["want"] = "en"
+    at.run()
+    assert at.error[0].value.startswith("Not allowed: saving a scenario needs the editor role")

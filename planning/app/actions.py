@@ -12,7 +12,8 @@ session's own, or a shared workspace project), so nothing here can leak between 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+import contextlib
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -422,3 +423,21 @@ def exportable(actor: Actor, dataset: Any, *, target: str = "exports",
     audit(actor, "export_patient_layers", target, outcome="refused",
           detail="patient-derived columns left out", settings=settings)
     return _without_patient_columns(dataset)
+
+
+@contextlib.contextmanager
+def show_refusals(lang: str | None = None) -> Iterator[None]:
+    """Show any :class:`PermissionDenied` raised inside as a clear message, not a traceback.
+
+    ``app.py`` wraps ``navigation.run()`` in it, so a page only has to call the guarded
+    functions above: a refusal (already in the audit log) ends the page with
+    :func:`refusal_text` in the UI language.
+    """
+    try:
+        yield
+    except PermissionDenied as exc:
+        import streamlit as st
+
+        from planning.app.auth import _lang
+
+        st.error(refusal_text(exc, lang or _lang()))
