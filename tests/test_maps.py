@@ -19,7 +19,7 @@ def test_overview_map_has_no_remote_assets(demo):
     assert "L.geoJson" in html or "L.geoJSON" in html
     # facilities are one GeoJSON layer per kind, not one marker object per facility
     assert html.count("new L.CircleMarker(latlng") == demo.facilities["kind"].nunique()
-    assert html.count('"type":"Point"') == len(demo.facilities)
+    assert html.count('"type": "Point"') == len(demo.facilities)
 
 
 def test_tile_url_is_an_option(demo):

@@ -25,7 +25,7 @@ def test_coverage_figure_has_title_legend_scale_north_and_sources(demo):
     assert any(t.endswith(" km") or t.endswith(" m") for t in texts)  # scale bar label
     assert any("合成" in t for t in texts)  # synthetic note in the footer
     assert any("2020" in t for t in texts)  # data date
-    legend = fig.axes[0].get_legend()
+    legend = next(a.get_legend() for a in fig.axes if a.get_legend() is not None)
     labels = [t.get_text() for t in legend.get_texts()]
     n_st = len(demo.subset(["东城区"]).stations())
     assert f"社区康复驿站 ({n_st})" in labels

@@ -374,7 +374,7 @@ class LeanGeoJson(folium.GeoJson):
     @property
     def data_js(self) -> str:
         """The layer's data as a script-safe UTF-8 JSON literal."""
-        text = json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(self.data, ensure_ascii=False)
         return (text.replace("</", "<\\/").replace("\u2028", "\\u2028")
                 .replace("\u2029", "\\u2029"))
 

@@ -435,10 +435,10 @@ def brief_tables(dataset: Dataset, district: str, findings: pd.DataFrame | None,
         fails_per_unit = failed["entity_id"].map(lambda e: unit_of.get(e, e)).value_counts()
     stations = ds.stations().groupby("unit_id").size()
     labels = maps.STATUS_LABELS["zh" if zh else "en"]
-    units = ds.units.assign(
-        _status=ds.units["unit_id"].map(status).fillna("not_assessable"),
-        _rank=ds.units["unit_id"].map(status).map({"fail": 0, "not_assessable": 1,
-                                                    "pass": 2}).fillna(1))
+    status_of = dict(status.items())
+    st = [status_of.get(u, "not_assessable") for u in ds.units["unit_id"]]
+    rank = {"fail": 0, "not_assessable": 1, "pass": 2}
+    units = ds.units.assign(_status=st, _rank=[rank.get(x, 1) for x in st])
     units = units.sort_values(["_rank", "population"], ascending=[True, False])
     towns = [[_cut(r["name"], 16), f"{int(r['population']):,}" if pd.notna(r["population"])
               else "—", str(int(stations.get(r["unit_id"], 0))), labels[r["_status"]],
