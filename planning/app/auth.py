@@ -259,7 +259,7 @@ class LoginGuard:
 
     @staticmethod
     def _keys(user: str, address: str | None) -> list[tuple[str, str]]:
-        keys = [("user", user.strip().casefold())]
+        keys = [("user", user.strip().casefold()[:128])]
         if address:
             keys.append(("address", address))
         return keys
@@ -447,12 +447,12 @@ def _login_form(users: Mapping[str, User], lang: str, settings: Settings) -> Non
     if notice:
         st.info(t(notice, lang))
     with st.form("jingkang_login", clear_on_submit=True):
-        name = st.text_input(t("login_user", lang), key="jingkang_login_name")
+        name = st.text_input(t("login_user", lang), key="jingkang_login_name", max_chars=128)
         password = st.text_input(t("login_password", lang), type="password",
-                                 key="jingkang_login_password")
+                                 key="jingkang_login_password", max_chars=256)
         submitted = st.form_submit_button(t("login_button", lang))
     if submitted:
-        found, wait = login_attempt(users, name.strip(), password,
+        found, wait = login_attempt(users, name.strip()[:128], password[:256],
                                     address=_st_client_address(settings), settings=settings)
         del password
         if found is not None:
