@@ -116,6 +116,8 @@ def test_cli_hash_from_stdin(monkeypatch, capsys):
     assert verify_password("from stdin", printed)
     monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
     assert auth.main(["hash", "--stdin"]) == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("x" * 257 + "\n"))  # the form takes 256
+    assert auth.main(["hash", "--stdin"]) == 1
 
 
 # --- the Streamlit glue, driven in-process by Streamlit's AppTest ----------------------------

@@ -595,8 +595,8 @@ def main(argv: list[str] | None = None) -> int:
             if getpass.getpass("Again: ") != password:
                 print("the passwords differ", file=sys.stderr)
                 return 1
-        if not password:
-            print("the password must not be empty", file=sys.stderr)
+        if not password or len(password) > 256:
+            print("the password must have 1 to 256 characters", file=sys.stderr)
             return 1
         print(hash_password(password))
     return 0
