@@ -115,7 +115,7 @@ def test_snapping_reports_distance_and_flags_far_points(directed: network.Routin
     )
     supply = _points([[X0 + 1050, Y0 + 1050]], name=["站1"])
     m = access.travel_time_matrix(
-        directed, demand, supply, demand_id="township", supply_id="name", max_snap_m=300
+        directed, demand, supply, ids=("township", "name"), max_snap_m=300
     )
     np.testing.assert_allclose(m.demand_snap_m, [50.0, 2000.0, 0.0])
     assert m.demand_flagged.tolist() == [False, True, False]

@@ -185,14 +185,14 @@ class AccessSummary:
     fit: NetworkFit | None = None
 
     def catchment_geojson(self, minutes: float) -> str | None:
-        """The area within ``minutes`` of any station, dissolved, as GeoJSON (``None`` if none)."""
+        """Return the area within ``minutes`` of any station as GeoJSON (``None`` if none)."""
         band = self.catchments[self.catchments["minutes"] == float(minutes)]
         if band.empty:
             return None
         return band[["geometry"]].dissolve().to_json()
 
     def worst(self, n: int = 10) -> pd.DataFrame:
-        """The ``n`` townships with the lowest share of residents within the threshold."""
+        """Return the ``n`` townships with the lowest share of residents within the threshold."""
         cols = ["unit_id", "name", "district", "population", "share_within", "mean_minutes",
                 "access_2sfca"]
         return (self.townships.sort_values(["share_within", "mean_minutes"],
@@ -367,10 +367,10 @@ def _times(grid: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, network: object, 
            max_snap_m: float, settings: Settings) -> TravelTimeMatrix:
     """Network times with straight-line times for points off the network (or all, without)."""
     ttm = access.travel_times(grid, stations, network=network, mode=mode,
-                              supply_id="facility_id", max_snap_m=max_snap_m,
+                              ids=(None, "facility_id"), max_snap_m=max_snap_m,
                               settings=settings)
     if network is None or not (ttm.demand_flagged.any() or ttm.supply_flagged.any()):
         return ttm
-    line = straight_line_matrix(grid, stations, mode=mode, supply_id="facility_id",
+    line = straight_line_matrix(grid, stations, mode=mode, ids=(None, "facility_id"),
                                 settings=settings)
     return fill_flagged(ttm, line)

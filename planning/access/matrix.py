@@ -88,7 +88,7 @@ class TravelTimeMatrix:
         return self.values.shape  # type: ignore[return-value]
 
     def to_frame(self) -> pd.DataFrame:
-        """The matrix as a DataFrame indexed by demand id with one column per supply id."""
+        """Return the matrix as a DataFrame indexed by demand id with one column per supply id."""
         return pd.DataFrame(self.values, index=self.demand_ids, columns=self.supply_ids)
 
 
@@ -124,26 +124,20 @@ def travel_times(
     *,
     network: RoutingNetwork | None = None,
     mode: str = "walk",
-    demand_id: str | None = None,
-    supply_id: str | None = None,
+    ids: tuple[str | None, str | None] = (None, None),
     cutoff_min: float | None = None,
     max_snap_m: float = 500.0,
-    add_access_time: bool = False,
     settings: Settings = DEFAULT,
 ) -> TravelTimeMatrix:
-    """Demand × supply minutes on ``network``, or the labelled straight-line fallback without one.
+    """Compute demand × supply minutes on ``network``, or the labelled straight-line fallback.
 
     See :func:`travel_time_matrix` and :func:`straight_line_matrix` for the parameters.
     """
     if network is None:
-        return straight_line_matrix(
-            demand, supply, mode=mode, demand_id=demand_id, supply_id=supply_id,
-            cutoff_min=cutoff_min, settings=settings,
-        )  # fmt: skip
-    return travel_time_matrix(
-        network, demand, supply, demand_id=demand_id, supply_id=supply_id, cutoff_min=cutoff_min,
-        max_snap_m=max_snap_m, add_access_time=add_access_time, settings=settings,
-    )  # fmt: skip
+        return straight_line_matrix(demand, supply, mode=mode, ids=ids, cutoff_min=cutoff_min,
+                                    settings=settings)
+    return travel_time_matrix(network, demand, supply, ids=ids, cutoff_min=cutoff_min,
+                              max_snap_m=max_snap_m, settings=settings)
 
 
 def travel_time_matrix(
@@ -151,14 +145,13 @@ def travel_time_matrix(
     demand: gpd.GeoDataFrame,
     supply: gpd.GeoDataFrame,
     *,
-    demand_id: str | None = None,
-    supply_id: str | None = None,
+    ids: tuple[str | None, str | None] = (None, None),
     cutoff_min: float | None = None,
     max_snap_m: float = 500.0,
     add_access_time: bool = False,
     settings: Settings = DEFAULT,
 ) -> TravelTimeMatrix:
-    """Network travel times from every demand point to every supply point.
+    """Compute network travel times from every demand point to every supply point.
 
     Parameters
     ----------
@@ -166,8 +159,8 @@ def travel_time_matrix(
         From :func:`planning.access.network.routing_network`.
     demand, supply
         Point layers with a CRS (any; projected to the network's CRS).
-    demand_id, supply_id
-        Id columns; the index when ``None``.
+    ids
+        ``(demand_id, supply_id)`` columns; the index where ``None``.
     cutoff_min
         Stop searching beyond this many minutes; longer times are ``inf``. Speeds up large runs.
     max_snap_m
@@ -205,8 +198,8 @@ def travel_time_matrix(
         values = np.full((d_node.size, s_node.size), np.inf, dtype=np.float32)
         values[np.ix_(d_ok, s_ok)] = sub
     arrays = _freeze(
-        values=values, demand_ids=_ids(demand, demand_id, "demand"),
-        supply_ids=_ids(supply, supply_id, "supply"), demand_snap_m=d_snap, supply_snap_m=s_snap,
+        values=values, demand_ids=_ids(demand, ids[0], "demand"),
+        supply_ids=_ids(supply, ids[1], "supply"), demand_snap_m=d_snap, supply_snap_m=s_snap,
         demand_flagged=d_flag, supply_flagged=s_flag,
     )  # fmt: skip
     return TravelTimeMatrix(method="network", mode=network.mode, units="minutes",
@@ -244,8 +237,7 @@ def straight_line_matrix(
     supply: gpd.GeoDataFrame,
     *,
     mode: str = "walk",
-    demand_id: str | None = None,
-    supply_id: str | None = None,
+    ids: tuple[str | None, str | None] = (None, None),
     cutoff_min: float | None = None,
     speed_kmh: float | None = None,
     detour_factor: float | None = None,
@@ -279,8 +271,8 @@ def straight_line_matrix(
     if cutoff_min is not None:
         values[values > cutoff_min] = np.inf
     arrays = _freeze(
-        values=values, demand_ids=_ids(demand, demand_id, "demand"),
-        supply_ids=_ids(supply, supply_id, "supply"), demand_snap_m=np.zeros(len(d_xy)),
+        values=values, demand_ids=_ids(demand, ids[0], "demand"),
+        supply_ids=_ids(supply, ids[1], "supply"), demand_snap_m=np.zeros(len(d_xy)),
         supply_snap_m=np.zeros(len(s_xy)), demand_flagged=np.zeros(len(d_xy), dtype=bool),
         supply_flagged=np.zeros(len(s_xy), dtype=bool),
     )  # fmt: skip
@@ -483,7 +475,7 @@ def floating_catchment(
     capacity: np.ndarray,
     weight_fn: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
-    """Generic two-step floating catchment: the workhorse of 2SFCA and E2SFCA.
+    """Compute a generic two-step floating catchment: the workhorse of 2SFCA and E2SFCA.
 
     With ``W = weight_fn(T)`` (demand × supply):
 
@@ -570,25 +562,27 @@ def access_index(
     demand: pd.DataFrame,
     capacity: np.ndarray,
     *,
-    weight: str = "population",
     method: Literal["2sfca", "e2sfca"] = "2sfca",
     catchment_min: float = 30.0,
-    zones: dict[float, float] | None = None,
-    decay: Literal["step", "gaussian"] = "step",
+    decay: Literal["step", "gaussian"] | dict[float, float] = "step",
     by: str | None = None,
     per: float = 10_000.0,
 ) -> pd.DataFrame:
     """Spatial access index per demand point or, with ``by``, per township.
 
+    ``demand`` has a ``population`` column (and ``by``). ``decay`` for E2SFCA is ``"step"``
+    (Luo & Qi zones), ``"gaussian"``, or a ``{minutes: weight}`` dict of stepped zones.
     Returns a DataFrame with ``population`` and ``access`` (capacity per ``per`` residents, e.g.
     places per 10,000); with ``by``, the population-weighted mean access of the township's
     points (for a population grid), indexed by township.
     """
-    p = _column(demand, weight, "demand")
+    p = _column(demand, "population", "demand")
     if method == "2sfca":
         a = two_stage_fca(times, p, capacity, catchment_min=catchment_min)
     elif method == "e2sfca":
-        a = enhanced_two_stage_fca(times, p, capacity, zones=zones, decay=decay,
+        zones = decay if isinstance(decay, dict) else None
+        kind = "step" if zones is not None else decay
+        a = enhanced_two_stage_fca(times, p, capacity, zones=zones, decay=kind,
                                    catchment_min=catchment_min)  # fmt: skip
     else:
         msg = f"unknown access method {method!r}; expected '2sfca' or 'e2sfca'"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 from planning.data.model import Dataset
 
 
@@ -60,8 +62,11 @@ def _ratio(num: float, den: float) -> float:
 
 
 def overview(dataset: Dataset, *, district: str | None = None) -> Overview:
-    """Psychiatric + welfare beds per 100k residents, station staff per client, and the share
-    of home patients receiving community rehabilitation."""
+    """Compute the home page's service indicators (aggregates only).
+
+    Psychiatric + welfare beds per 100k residents, station staff per client, and the share of
+    home patients receiving community rehabilitation.
+    """
     ds = dataset.subset([district]) if district else dataset
     fac = ds.facilities
     beds = fac.loc[fac["kind"].isin(["psychiatric_hospital", "welfare_institution"]), "beds"]
@@ -75,8 +80,8 @@ def overview(dataset: Dataset, *, district: str | None = None) -> Overview:
     )
 
 
-def worst_districts(findings, n: int = 5):
-    """Districts ranked by number of failing findings (city-scope findings excluded)."""
+def worst_districts(findings: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """Rank districts by number of failing findings (city-scope findings excluded)."""
     f = findings[findings["district"].notna()]
     fails = f[f["status"] == "fail"].groupby("district").size()
     total = f.groupby("district").size()
@@ -85,8 +90,8 @@ def worst_districts(findings, n: int = 5):
     return out.sort_values(["fail", "share_fail"], ascending=False).head(n).reset_index()
 
 
-def progress_table(milestones):
-    """City-level milestone rows → measured vs each milestone target (for charts)."""
+def progress_table(milestones: pd.DataFrame) -> pd.DataFrame:
+    """Turn city-level milestone rows into measured vs each milestone target (for charts)."""
     city = milestones[milestones["entity_type"] == "city"]
     targets = [c for c in city.columns if c.startswith("target_")]
     return city.set_index("rule_id")[["measured", *targets]].astype(float)
