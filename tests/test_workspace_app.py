@@ -156,3 +156,38 @@ def test_unreachable_database_is_a_message_not_a_traceback(monkeypatch):
     text = " ".join(e.value for e in at.error)
     assert "127.0.0.1:1/none" in text and "OperationalError" in text
     assert "secret" not in text
+
+
+def _overview_script():
+    import streamlit as st
+
+    from planning.app import workspace_ui as wui
+    from planning.rules import load_profile
+
+    project = wui.project_picker("zh")
+    wui.progress_section(load_profile("beijing-2018"), project=project,
+                         district=st.session_state.get("district_pick"), lang="zh")
+    if st.session_state.get("counts") is not None:
+        wui.snapshot_form(st.session_state["counts"], project=project, lang="zh")
+
+
+def test_progress_section_and_snapshot_form(db, demo):
+    import datetime as dt
+
+    project = workspace_ui.DEFAULT_PROJECT
+    wsp.save_dataset(db, project, demo, actor=LOCAL)
+    at = AppTest.from_function(_overview_script, default_timeout=120).run()
+    assert any("尚无台账快照" in i.value for i in at.info)
+    counts = demo.units.set_index("unit_id")[["patients", "patients_served"]]
+    at.session_state["counts"] = counts
+    at.run()
+    at.date_input(key="ws_report_date").set_value(dt.date(2021, 12, 31)).run()
+    at.button(key="ws_save_snapshot").click().run()
+    assert not at.exception
+    assert list(wsp.snapshots(db, project)["report_date"]) == [dt.date(2021, 12, 31)]
+    at.button(key="ws_save_snapshot").click().run()  # same date again: refused, clearly
+    assert any("already has a ledger snapshot" in e.value for e in at.error)
+    at.run()
+    assert not at.exception and not any("尚无台账快照" in i.value for i in at.info)
+    assert len(at.get("vega_lite_chart")) == 3  # coverage, home-patient rate, staffing
+    assert {"驿站覆盖率", "居家患者接受社区康复比例"} <= {c.value for c in at.caption}

@@ -219,13 +219,13 @@ def progress_section(profile: Any, *, project: str, district: str | None, lang: 
     rows = table[table["area"] == area]
     targets = [c for c in table.columns if c.startswith("target_")]
     cols = st.columns(max(1, rows["indicator"].nunique()))
-    for col, (ind, sub) in zip(cols, rows.groupby("indicator", sort=False), strict=False):
+    for col, (_ind, sub) in zip(cols, rows.groupby("indicator", sort=False), strict=False):
         label = sub["label_en" if lang == "en" else "label_zh"].iloc[0]
         chart = sub.set_index(pd.to_datetime(sub["report_date"]))[["value", *targets]]
         chart = chart.rename(columns={"value": label, **{
             c: f"{t('target', lang)} {c.removeprefix('target_')}" for c in targets}})
         col.caption(label)
-        col.line_chart(chart.dropna(axis=1, how="all"), key=f"ws_progress_{ind}")
+        col.line_chart(chart.dropna(axis=1, how="all"))
 
 
 def snapshot_form(counts: Any, *, project: str, lang: str) -> None:
