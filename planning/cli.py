@@ -253,7 +253,7 @@ def _write_findings(findings, prof, ds: Dataset, out: Path) -> None:
 
     suffix = out.suffix.lower()
     if suffix == ".xlsx":
-        note = ds.sources[-1] if ds.is_synthetic else None
+        note = ds.synthetic_note
         workbook.compliance_workbook(findings, prof, out, dataset_name=ds.name,
                                      synthetic_note=note)
     elif suffix == ".csv":

@@ -148,7 +148,7 @@ def workbook_for(dataset: Dataset, profile: Profile, *, district: str | None,
                  year: int | None) -> bytes:
     """Return the compliance workbook of one scope, built once per content."""
     findings = findings_for(dataset, profile, district=district, year=year)
-    note = "；".join(dataset.sources[-1:]) if dataset.is_synthetic else None
+    note = dataset.synthetic_note
     return _workbook(dataset.token, profile.hash, district, year, findings, profile,
                      dataset.name, note)
 

@@ -633,6 +633,14 @@ class Dataset:
             h.update(b"".join(shapely.to_wkb(np.asarray(layer.geometry.values))))
         return h.hexdigest()[:16]
 
+    @property
+    def synthetic_note(self) -> str | None:
+        """Return the provenance of the synthetic layers, or ``None`` for wholly real data."""
+        if not self.synthetic:
+            return None
+        lines = [s for s in self.sources if "synthetic" in s.lower()]
+        return "；".join(lines) or f"synthetic: {', '.join(self.synthetic)}"
+
     def copy(self) -> Dataset:
         """A copy whose layers can be changed without touching this dataset (token kept).
 

