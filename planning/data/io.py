@@ -136,7 +136,7 @@ def _mojibake(gdf: pd.DataFrame) -> bool:
 
 
 def _read_shapefile(target: str | Path, source: str, *, has_cpg: bool) -> gpd.GeoDataFrame:
-    """A shapefile; without a .cpg, text that is garbled as Latin-1 is re-read as GBK."""
+    """Read a shapefile; without a .cpg, text garbled as Latin-1 is re-read as GBK."""
     gdf = gpd.read_file(target)
     if not has_cpg and _mojibake(gdf):
         gdf = gpd.read_file(target, encoding="gb18030")
