@@ -42,7 +42,7 @@ change = st.session_state.get("_plan_change")
 if change is not None:
     st.success(change["message"], icon=":material/check_circle:")
     st.markdown(f"**{change['title']}**")
-    st.dataframe(change["table"], hide_index=True, width="stretch", key="plan_effect")
+    st.table(change["table"].set_index(change["table"].columns[0]))
 
 click = (event or {}).get("last_clicked")
 if click:
