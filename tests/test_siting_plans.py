@@ -192,3 +192,23 @@ def test_multi_period_matches_brute_force(seed, targets):
     assert res.opened[0] == 2025
     # opened sites never close: open_sites is non-decreasing
     assert np.all(np.diff(res.kpis["open_sites"]) >= 0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_lagrangian_pmedian_with_reductions_matches_brute_force(monkeypatch, seed, p):
+    cost, w = instance(14, 8, seed, integer=True)
+    cost[cost > 8] = np.inf
+    monkeypatch.setattr(PMedian, "lagrange_min_pairs", 0)
+    vals = [float(w @ cost[:, list(s)].min(axis=1)) for s in itertools.combinations(range(8), p)]
+    best = min(vals)
+    model = PMedian.from_cost_matrix(cost, w, p=p)
+    if not np.isfinite(best):
+        with pytest.raises(InfeasibleError):
+            model.solve(mip_gap=0.0)
+        return
+    res = model.solve(mip_gap=0.0)
+    assert "Lagrangian" in res.method
+    assert res.status == "optimal"
+    assert abs(res.objective - best) <= 1e-9 * best
+    assert res.bound <= best + 1e-6

@@ -346,7 +346,20 @@ class Program:
         return int(sum(r.size for r in self._r))
 
     def solve(self, time_limit: float, mip_gap: float) -> Any:
-        """Run HiGHS through :func:`scipy.optimize.milp`."""
+        """Run HiGHS through :func:`scipy.optimize.milp` (an empty model is solved directly)."""
+        if self.n_vars == 0:
+            from scipy.optimize import OptimizeResult
+
+            lo = np.concatenate(self._lo) if self._lo else np.zeros(0)
+            hi = np.concatenate(self._hi) if self._hi else np.zeros(0)
+            ok = bool(np.all(lo <= 1e-9) and np.all(hi >= -1e-9))
+            return OptimizeResult(
+                x=np.zeros(0) if ok else None,
+                fun=0.0 if ok else None,
+                status=0 if ok else 2,
+                message="empty model",
+                mip_dual_bound=0.0 if ok else None,
+            )
         c = np.concatenate(self._c)
         integrality = np.concatenate(self._int)
         bounds = Bounds(np.concatenate(self._lb), np.concatenate(self._ub))

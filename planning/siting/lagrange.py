@@ -160,3 +160,184 @@ def _fix(
     fixed_open = inside & (without < lower - tol)
     fixed_closed = ~inside & (with_ < lower - tol)
     return fixed_open, fixed_closed
+
+
+# --- p-median ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MedianBounds:
+    """What the p-median Lagrangian phase proved (costs exclude any constant).
+
+    Attributes
+    ----------
+    lower
+        Best Lagrangian lower bound.
+    upper
+        Cost of ``best``.
+    best
+        Bool mask over the free columns of the best plan found (``k`` open).
+    fixed_open, fixed_closed
+        Columns fixed by the reduction tests (valid for every plan cheaper than ``upper``).
+    iterations
+        Subgradient iterations run.
+    """
+
+    lower: float
+    upper: float
+    best: np.ndarray
+    fixed_open: np.ndarray
+    fixed_closed: np.ndarray
+    iterations: int
+
+
+def median_cost(dist: np.ndarray, weights: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Total weighted cost to the nearest open column and the index of that column per row."""
+    cols = np.flatnonzero(y)
+    sub = dist[:, cols]
+    pick = sub.argmin(axis=1)
+    d = sub[np.arange(dist.shape[0]), pick]
+    return float(weights @ d) if np.all(np.isfinite(d)) else np.inf, cols[pick]
+
+
+def locate_allocate(
+    dist: np.ndarray,
+    weights: np.ndarray,
+    y: np.ndarray,
+    finite: np.ndarray | None = None,
+    rounds: int = 20,
+) -> tuple[np.ndarray, float]:
+    """Cooper's alternating heuristic: move each median to the 1-median of its clients.
+
+    ``finite`` is ``dist`` with ``inf`` replaced by a large number (computed when ``None``).
+    """
+    y = y.copy()
+    value, near = median_cost(dist, weights, y)
+    if finite is None:
+        finite = np.where(np.isfinite(dist), dist, 1e30)
+    for _ in range(rounds):
+        cols = np.flatnonzero(y)
+        member = sparse.csr_array(
+            (weights, (np.searchsorted(cols, near), np.arange(dist.shape[0]))),
+            shape=(cols.size, dist.shape[0]),
+        )
+        best = np.asarray(member @ finite).argmin(axis=1)
+        if np.unique(best).size < cols.size:
+            break
+        trial = np.zeros_like(y)
+        trial[best] = True
+        new_value, new_near = median_cost(dist, weights, trial)
+        if new_value >= value - 1e-9:
+            break
+        y, value, near = trial, new_value, new_near
+    return y, value
+
+
+def median_subgradient(
+    vals: np.ndarray,
+    order: np.ndarray,
+    weights: np.ndarray,
+    k: int,
+    dist: np.ndarray,
+    start: np.ndarray,
+    *,
+    iterations: int = 400,
+    target_gap: float = 1e-4,
+) -> MedianBounds:
+    r"""Lagrangian bound of the p-median with the assignment rows relaxed.
+
+    :math:`L(\lambda) = \sum_i \lambda_i + \min_{|S| = k} \sum_{j \in S} \rho_j` with
+    :math:`\rho_j = \sum_i \min(0, w_i d_{ij} - \lambda_i)`. Each step's ``k`` best columns,
+    improved by :func:`locate_allocate`, give upper bounds; the reduction tests fix columns.
+
+    Parameters
+    ----------
+    vals, order
+        Per row, the sorted finite costs and their (free) columns, padded with ``inf``.
+    weights
+        Row weights (``> 0``).
+    k
+        Columns to open.
+    dist
+        ``(rows, columns)`` cost matrix (``inf`` unreachable) for evaluating plans.
+    start
+        Bool mask of a feasible plan.
+    iterations, target_gap
+        Stopping rules.
+
+    Returns
+    -------
+    MedianBounds
+    """
+    n_cols = dist.shape[1]
+    finite = np.where(np.isfinite(dist), dist, 1e30)
+    best, upper = locate_allocate(dist, weights, start, finite)
+    _, near = median_cost(dist, weights, best)
+    lam = weights * dist[np.arange(dist.shape[0]), near]
+    wv = weights[:, None] * vals
+    lower, best_lam, mu, stall, it = -np.inf, lam.copy(), 2.0, 0, 0
+    for it in range(1, iterations + 1):
+        mask = wv < lam[:, None]
+        rho = np.bincount(order[mask], weights=(wv - lam[:, None])[mask], minlength=n_cols)
+        top = np.argpartition(rho, k - 1)[:k] if k < n_cols else np.arange(n_cols)
+        value = float(lam.sum() + rho[top].sum())
+        if value > lower + 1e-9:
+            lower, best_lam, stall = value, lam.copy(), 0
+        else:
+            stall += 1
+            if stall >= 15:
+                mu, stall = mu / 2, 0
+        if it % 25 == 1:
+            y = np.zeros(n_cols, dtype=bool)
+            y[top] = True
+            y, cand = locate_allocate(dist, weights, y, finite)
+            if cand < upper:
+                best, upper = y, cand
+        if upper - lower <= target_gap * abs(upper) or mu < 1e-5:
+            break
+        chosen = np.zeros(n_cols, dtype=bool)
+        chosen[top] = True
+        g = 1.0 - (mask & chosen[order]).sum(axis=1)
+        norm = float(g @ g)
+        if norm == 0:
+            break
+        lam = np.maximum(0.0, lam + mu * (upper - value) / norm * g)
+    fixed_open, fixed_closed = _median_fix(vals, order, weights, best_lam, k, upper, n_cols)
+    return MedianBounds(lower, upper, best, fixed_open, fixed_closed, it)
+
+
+def _median_fix(vals, order, weights, lam, k, upper, n_cols):
+    wv = weights[:, None] * vals
+    mask = wv < lam[:, None]
+    rho = np.bincount(order[mask], weights=(wv - lam[:, None])[mask], minlength=n_cols)
+    srt = np.argsort(rho, kind="stable")
+    inside = np.zeros(n_cols, dtype=bool)
+    inside[srt[:k]] = True
+    total = float(lam.sum() + rho[srt[:k]].sum())
+    kth = rho[srt[k - 1]]
+    nxt = rho[srt[k]] if k < n_cols else np.inf
+    tol = 1e-9 * max(1.0, abs(upper))
+    with_ = total - kth + rho  # j forced in (j outside the k best)
+    without = total - rho + nxt  # j forced out (j inside)
+    return inside & (without > upper + tol), ~inside & (with_ > upper + tol)
+
+
+def greedy_median(dist: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    """Greedy add for the p-median (blocks of columns at a time)."""
+    n, m = dist.shape
+    cur = np.full(n, 1e30)
+    y = np.zeros(m, dtype=bool)
+    finite = np.where(np.isfinite(dist), dist, 1e30)
+    step = max(1, 4_000_000 // max(n, 1))
+    for _ in range(k):
+        best_j, best_v = -1, np.inf
+        for lo in range(0, m, step):
+            block = np.minimum(cur[:, None], finite[:, lo : lo + step])
+            v = weights @ block
+            v[y[lo : lo + step]] = np.inf
+            j = int(np.argmin(v))
+            if v[j] < best_v:
+                best_j, best_v = lo + j, v[j]
+        y[best_j] = True
+        cur = np.minimum(cur, finite[:, best_j])
+    return y

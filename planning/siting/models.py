@@ -449,10 +449,68 @@ class PMedian(SitingModel):
         relaxed[fb] = depth[fb] < self.count[fb]
         return prog, relaxed[fb], f0
 
+    lagrange_min_pairs: int = 1_000_000  # client-candidate pairs from which Lagrange runs first
+
     def _exact(self, time_limit: float, mip_gap: float) -> Exact:
         if self.formulation == "classic":
             return self._exact_classic(time_limit, mip_gap)
+        r = self.rules
+        plain = (
+            not r.forced.any()
+            and r.budget is None
+            and (r.group_room is None or not np.isfinite(r.group_room).any())
+            and 0 < (r.k or 0) < r.free.size
+            and self.active.size == self.cost.shape[0]
+        )
+        if plain and int(self.count.sum()) >= self.lagrange_min_pairs:
+            return self._exact_lagrange(time_limit, mip_gap)
         return self._exact_radius(time_limit, mip_gap)
+
+    def _exact_lagrange(self, time_limit: float, mip_gap: float) -> Exact:
+        """Lagrangian bound, heuristic and reduction tests; the radius model on what is left."""
+        deadline = time.perf_counter() + time_limit
+        r = self.rules
+        k = int(r.k or 0)
+        dist = self.free_cost
+        width = int(self.count.max())
+        vals = np.where(
+            np.arange(width)[None, :] < self.count[:, None], self.vals[:, :width], np.inf
+        )
+        start = lagrange.greedy_median(dist, self.weights, k)
+        mb = lagrange.median_subgradient(
+            vals, self.order[:, :width], self.weights, k, dist, start, target_gap=mip_gap / 2
+        )
+        method = (
+            f"Lagrangian bound ({mb.iterations} subgradient steps), reduction fixed "
+            f"{int(mb.fixed_open.sum())} open / {int(mb.fixed_closed.sum())} closed "
+            f"of {r.free.size}"
+        )
+        best = Solution(self._open_mask(mb.best), solver="lagrangian+greedy")
+        if mb.upper - mb.lower <= mip_gap * abs(mb.upper):
+            return Exact(best, mb.lower, True, method=method)
+        left = deadline - time.perf_counter()
+        if left <= 1:
+            return Exact(best, mb.lower, False, method=method)
+        sub = PMedian.from_cost_matrix(
+            self.cost,
+            self.weights,
+            p=k - int(mb.fixed_open.sum()),
+            locked=r.free[mb.fixed_open],
+            excluded=r.free[mb.fixed_closed],
+        )
+        exact = sub._exact_radius(left, mip_gap)
+        method += "; " + exact.method + " on the reduced model"
+        bound = mb.lower
+        if np.isfinite(exact.bound):
+            bound = max(bound, min(exact.bound, mb.upper))
+        sol = best
+        if exact.solution is not None:
+            cand = Solution(exact.solution.open)
+            if self._evaluate(cand)["objective"] < mb.upper:
+                sol = cand
+        value = self._evaluate(sol)["objective"]
+        ok = value - bound <= max(mip_gap * abs(value), 1e-6)
+        return Exact(sol, bound, ok, method=method)
 
     def _exact_radius(self, time_limit: float, mip_gap: float) -> Exact:
         """Radius formulation (:mod:`planning.siting.radius`) with level deepening."""
