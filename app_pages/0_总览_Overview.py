@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from planning.app import workspace_ui as wui
 from planning.app.ui import (
     findings_for,
     milestones_for,
@@ -58,6 +59,10 @@ if profile.milestones:
 right.markdown(f"**{t('worst_districts', lang)}**")
 right.dataframe(tables.district_table(indicators.worst_districts(findings), lang),
                 hide_index=True, width="stretch")
+
+project = wui.project_picker(lang)
+if project is not None:
+    wui.progress_section(profile, project=project, district=district, lang=lang)
 
 with st.expander(t("sources", lang)):
     for line in dataset.sources:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from planning.app import workspace_ui as wui
 from planning.app.ui import (
     candidate_points,
     profile_picker,
@@ -102,8 +103,9 @@ d1.download_button(t("download_sites_gpkg", lang), report.sites_gpkg_bytes(plan.
 d2.download_button(t("download_sites_csv", lang), report.csv_bytes(table),
                    file_name="suggested_sites.csv", key="dl_sites_csv")
 
-name = st.text_input(t("scenario_name", lang), st.session_state["siting_options"].default_name,
-                     key=f"scenario_name_{st.session_state['siting_options'].default_name}")
-if st.button(t("save_scenario", lang), key="save_scenario"):
-    st.session_state.setdefault("scenarios", {})[name] = {"plan": plan, "district": district}
-    st.success(f"{t('saved', lang)}: {name}")
+project = wui.project_picker(lang)
+if project is not None:
+    wui.save_scenario_form(plan, project=project, district=district,
+                           dataset_token=dataset.token,
+                           default_name=st.session_state["siting_options"].default_name,
+                           lang=lang)

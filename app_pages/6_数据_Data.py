@@ -8,6 +8,7 @@ import streamlit as st
 from streamlit.components.v1 import html as st_html
 
 from planning.app import auth
+from planning.app import workspace_ui as wui
 from planning.app.ui import profile_picker, sidebar
 from planning.data import consistency, ledger, mapping, population
 from planning.data import io as pio
@@ -211,6 +212,9 @@ if up is not None:
             st.session_state["dataset"] = ledger.with_ledger(dataset, summary)
             auth.mark_sensitive()
             st.success(t("data_replaced", lang))
+        project = wui.project_picker(lang)
+        if project is not None:  # a dated snapshot of the township counts, kept for progress
+            wui.snapshot_form(summary, project=project, lang=lang)
 
 st.subheader(t("templates", lang))
 cols = st.columns(3)
