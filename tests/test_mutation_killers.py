@@ -152,6 +152,47 @@ class TestPrivacy:
         plain = pd.DataFrame({"x": [1, 2]})
         assert privacy.suppress_frame_for_export(plain).equals(plain)
 
+    def test_empty_table(self):
+        grid, hidden = suppression_mask(np.zeros((0, 1)), threshold=5)
+        assert grid.shape == (1, 1) and hidden.shape == (1, 1)
+
+    def test_missing_counts_are_zero_in_totals_and_stay_missing(self):
+        out = suppress(pd.DataFrame({"n": [np.nan, 10, 20]}), ["n"], totals=True)
+        assert out["n"].tolist()[1:] == [10, 20, 30] and pd.isna(out["n"].iloc[0])
+        f = pd.DataFrame({"patients": [np.nan, 30, 40], "rate": [1.0, 2.0, 3.0]})
+        exp = privacy.suppress_frame_for_export(f)
+        assert pd.isna(exp["patients"].iloc[0]) and exp["patients"].tolist()[1:] == ["30", "40"]
+        assert exp["rate"].tolist() == [1.0, 2.0, 3.0]  # a missing count hides nothing
+
+    def test_missing_group_is_a_group_of_its_own(self):
+        t = pd.DataFrame({"g": [None, "a", "a"], "n": [10, 20, 30]})
+        out = suppress(t, ["n"], group="g", totals=True)
+        assert out["n"].tolist() == [10, 20, 30, 10, 50, 60]
+        assert out.index[3] == f"{privacy.TOTAL_LABEL} nan"
+        assert out.index[4] == f"{privacy.TOTAL_LABEL} a"
+
+    def test_single_group_has_one_total_row(self):
+        out = suppress(pd.DataFrame({"g": ["a", "a"], "n": [10, 20]}), ["n"], group="g",
+                       totals=True)
+        assert out["n"].tolist() == [10, 20, 30]
+        assert out["g"].tolist() == ["a", "a", "a"]
+        assert out.index[-1] == f"{privacy.TOTAL_LABEL} a"
+
+    def test_count_columns_are_never_derived(self):
+        f = pd.DataFrame(columns=["rate_n", "rate", "geometry"])
+        assert privacy.derived_columns(f, ["rate_n"]) == ["rate"]
+
+    def test_public_units_without_population_has_no_rate(self):
+        u = gpd.GeoDataFrame({"district": ["x", "x"], "patients": [30, 40]},
+                             geometry=[shapely.box(0, 0, 1, 1)] * 2, crs="EPSG:4326")
+        assert privacy.RATE_COLUMN not in privacy.public_units(u).columns
+
+    def test_heat_points_weight_of_one(self):
+        u = gpd.GeoDataFrame({"patients": [1, 0, "<5"]},
+                             geometry=[shapely.box(116 + i, 39, 116.5 + i, 39.5)
+                                       for i in range(3)], crs="EPSG:4326")
+        assert [p[2] for p in privacy.heat_points(u)] == [1.0]
+
     def test_is_hidden(self):
         assert privacy._is_hidden("<5") and privacy._is_hidden(SECONDARY)
         assert not privacy._is_hidden("5") and not privacy._is_hidden(5)

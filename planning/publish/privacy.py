@@ -463,15 +463,14 @@ def heat_points(public: gpd.GeoDataFrame, *, column: str = "patients") -> list[l
     """
     if column not in public.columns:
         return []
-    shown = public[column].map(lambda v: not _is_hidden(v) and v is not None
-                               and not (isinstance(v, float) and np.isnan(v)))
-    rows = public[shown.to_numpy(dtype=bool)]
-    weight = pd.to_numeric(rows[column], errors="coerce").fillna(0).to_numpy(dtype=float)
+    # "<5", "*" and missing counts are not numbers: they never get a weight
+    weight = pd.to_numeric(public[column].astype(object), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan)
     keep = weight > 0
     if not keep.any():
         return []
-    pts = rows[keep].to_crs(rows[keep].estimate_utm_crs()).representative_point()
-    pts = pts.to_crs("EPSG:4326")
+    rows = public[keep]
+    pts = rows.to_crs(rows.estimate_utm_crs()).representative_point().to_crs("EPSG:4326")
     return [[float(p.y), float(p.x), float(w)] for p, w in zip(pts, weight[keep], strict=True)]
 
 
