@@ -255,9 +255,10 @@ TEXT.update({
     "action_edit_project": ("编辑项目", "editing a project"),
     "upload_limits": (
         "单个文件大小上限：矢量图层 {vector} MB，表格 {table} MB，台账 {ledger} MB，"
-        "路网 {osm} MB，规则文件 {profile} MB。",
+        "人口栅格 {raster} MB，路网 {osm} MB，规则文件 {profile} MB。",
         "Maximum size per file: vector layers {vector} MB, tables {table} MB, ledgers "
-        "{ledger} MB, street networks {osm} MB, rule profiles {profile} MB.",
+        "{ledger} MB, population rasters {raster} MB, street networks {osm} MB, rule profiles "
+        "{profile} MB.",
     ),
     "upload_too_large": (
         "{name}：{size} MB，超过{kind}文件上限 {limit} MB。",
@@ -268,6 +269,7 @@ TEXT.update({
     "upload_kind_ledger": ("台账", "ledger"),
     "upload_kind_osm": ("路网", "street network"),
     "upload_kind_profile": ("规则", "rule profile"),
+    "upload_kind_raster": ("人口栅格", "population raster"),
     "upload_bad_type": ("{name}：不支持的文件类型。", "{name}: this file type is not accepted."),
 })
 

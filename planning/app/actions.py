@@ -28,18 +28,19 @@ from planning.settings import DEFAULT, Settings
 
 #: Upload limits in MB per kind of file. ``.streamlit/config.toml``'s ``server.maxUploadSize``
 #: must be at least the largest of these (it is the hard cap the server enforces first).
-UPLOAD_LIMITS_MB: dict[str, int] = {"vector": 50, "table": 20, "ledger": 20, "osm": 50,
-                                    "profile": 1}
+UPLOAD_LIMITS_MB: dict[str, int] = {"vector": 50, "table": 20, "ledger": 20, "raster": 50,
+                                    "osm": 50, "profile": 1}
 
 _KIND_BY_SUFFIX = {
     ".geojson": "vector", ".json": "vector", ".gpkg": "vector", ".shp": "vector",
     ".zip": "vector", ".csv": "table", ".txt": "table", ".xlsx": "table", ".xlsm": "table",
     ".osm": "osm", ".pbf": "osm", ".graphml": "osm", ".yaml": "profile", ".yml": "profile",
+    ".tif": "raster", ".tiff": "raster",
 }
 
 
 def upload_kind(name: str, *, ledger: bool = False) -> str:
-    """The limit class of an uploaded file: vector, table, ledger, osm or profile.
+    """The limit class of an uploaded file: vector, table, ledger, raster, osm or profile.
 
     Raises
     ------
