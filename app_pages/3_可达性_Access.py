@@ -45,12 +45,20 @@ if upload is not None:
         net = (net_key, routing_network_from_upload(net_key, upload.name, data, mode))
     except (InputError, NetworkUnavailableError) as exc:
         st.error(render_error(exc, lang), icon=":material/error:")
-    progress.progress(100, text=t("network_built", lang))
+    progress.empty()
 
 with st.spinner(t("computing", lang)):
-    summary = access_summary(dataset, profile, district=district, threshold=threshold,
-                             mode=mode, network=net)
-if summary.method != "network":
+    try:
+        summary = access_summary(dataset, profile, district=district, threshold=threshold,
+                                 mode=mode, network=net)
+    except InputError as exc:  # e.g. the network does not cover this area: said, not used
+        st.error(render_error(exc, lang), icon=":material/error:")
+        net = None
+        summary = access_summary(dataset, profile, district=district, threshold=threshold,
+                                 mode=mode)
+if summary.method == "network":
+    st.success(t("network_built", lang), icon=":material/check_circle:")
+else:
     st.warning(t("fallback_note", lang))
 
 view = dataset.subset([district]) if district else dataset
