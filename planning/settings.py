@@ -28,7 +28,7 @@ def _default_data_dir() -> Path:
 
 
 def _env_number(name: str, default: float, kind: type = float):
-    """A positive number from the environment variable ``name`` (for the server's operator)."""
+    """Read a positive number from the environment variable ``name`` (server operators)."""
     def read():
         raw = os.environ.get(name, "").strip()
         if not raw:

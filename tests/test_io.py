@@ -13,7 +13,7 @@ import shapely
 from openpyxl import Workbook
 
 from planning.data import crs
-from planning.data.io import load_dataset, read_layer, write_gpkg
+from planning.data.io import ReadOptions, load_dataset, read_layer, write_gpkg
 from planning.errors import InputError
 
 PTS = [(116.40, 39.90), (116.45, 39.95)]
@@ -43,6 +43,21 @@ def test_excel_upload_stream_with_gcj02_conversion(tmp_path):
     lon, lat = crs.gcj02_to_wgs84(*PTS[0])
     assert gdf.geometry.iloc[0].x == pytest.approx(float(lon), abs=1e-9)
     assert gdf.geometry.iloc[0].y == pytest.approx(float(lat), abs=1e-9)
+
+
+def test_read_options_pick_sheet_and_coordinate_columns(tmp_path):
+    path = tmp_path / "stations.xlsx"
+    frame = stations_frame().rename(columns={"经度": "东经", "纬度": "北纬"})
+    with pd.ExcelWriter(path) as xl:
+        pd.DataFrame({"说明": ["站点表在第二页"]}).to_excel(xl, sheet_name="说明", index=False)
+        frame.to_excel(xl, sheet_name="站点", index=False)
+    with pytest.raises(InputError) as err:  # right sheet, but 东经/北纬 are not detected
+        read_layer(path, "facilities", options=ReadOptions(sheet="站点"))
+    assert err.value.field == "lon"
+    gdf = read_layer(path, "facilities",
+                     options=ReadOptions(sheet="站点", lon="东经", lat="北纬"))
+    assert list(gdf["facility_id"]) == ["S1", "S2"]
+    assert (gdf.geometry.x.iloc[1], gdf.geometry.y.iloc[1]) == pytest.approx(PTS[1])
 
 
 def test_excel_error_names_spreadsheet_row(tmp_path):

@@ -31,7 +31,7 @@ _WRITE_LOCK = threading.Lock()
 
 
 def audit_path(settings: Settings = DEFAULT) -> Path:
-    """The audit file for ``settings``: ``<cache_dir>/audit/audit.jsonl``."""
+    """Locate the audit file for ``settings``: ``<cache_dir>/audit/audit.jsonl``."""
     return Path(settings.cache_dir) / "audit" / "audit.jsonl"
 
 

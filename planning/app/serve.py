@@ -65,7 +65,7 @@ def check_serve_config(env: Mapping[str, str]) -> list[str]:
 
 
 def streamlit_command(*, address: str, port: int) -> list[str]:
-    """The ``streamlit run`` command line for network mode."""
+    """Build the ``streamlit run`` command line for network mode."""
     return [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
             "--server.address", address, "--server.port", str(port),
             "--server.headless", "true", "--server.enableXsrfProtection", "true",

@@ -1,6 +1,7 @@
-"""Streamlit side of the planning workspace: the session's workspace, project picker, the
-"save scenario" form (names follow the options; overwrite asks first), the progress section and
-the ledger-snapshot form.
+"""Streamlit side of the planning workspace.
+
+The session's workspace, project picker, the "save scenario" form (names follow the options;
+overwrite asks first), the progress section and the ledger-snapshot form.
 
 The only thing shared between browser sessions is the :class:`~planning.workspace.Workspace`
 handle (an SQLAlchemy connection pool, cached per database URL); the chosen project, pending
@@ -89,7 +90,7 @@ def _open(url: str) -> wsp.Workspace:
 
 
 def workspace() -> wsp.Workspace:
-    """The workspace of the app's settings (``JINGKANG_DB`` or the embedded SQLite file).
+    """Open the workspace of the app's settings (``JINGKANG_DB`` or the embedded SQLite file).
 
     An unreachable or misconfigured database stops the page with a message naming the URL
     (password hidden) instead of a traceback.
@@ -110,7 +111,7 @@ def workspace() -> wsp.Workspace:
 
 
 def actor() -> Actor:
-    """The actor of this browser session (``local`` unless logins are on)."""
+    """Return the actor of this browser session (``local`` unless logins are on)."""
     return auth.current_actor()
 
 
@@ -168,7 +169,7 @@ def _mark_typed(key: str) -> None:
 
 def save_scenario_form(plan: SitingPlan, *, project: str, district: str | None,
                        dataset_token: str, default_name: str, lang: str) -> None:
-    """The "save scenario" form of the Siting page.
+    """Show the "save scenario" form of the Siting page.
 
     The name box shows ``default_name`` (pass ``options.default_name`` or
     :func:`planning.workspace.default_scenario_name`) and follows it while the options change,
@@ -229,7 +230,7 @@ def progress_section(profile: Any, *, project: str, district: str | None, lang: 
 
 
 def snapshot_form(counts: Any, *, project: str, lang: str) -> None:
-    """Data page: save a ledger summary (township counts) as a dated snapshot."""
+    """Show the Data page form that saves a ledger summary (township counts) as a snapshot."""
     c1, c2, c3 = st.columns(3)
     when = c1.date_input(t("report_date", lang), value=dt.date.today(), key="ws_report_date")
     replace = c2.checkbox(t("replace_snapshot", lang), key="ws_replace_snapshot")

@@ -7,18 +7,19 @@ schema in :mod:`~planning.data.model`, and, from ledgers, township *counts* only
 (:class:`~planning.data.ledger.LedgerSummary`) — no patient row ever leaves this package.
 Nothing here knows about policy, networks or publishing.
 
-Public entry points: :func:`read_layer`, :func:`load_dataset`, :func:`read_ledger`.
+Public entry points: :func:`read_layer` (with :class:`~planning.data.io.ReadOptions`),
+:func:`load_dataset`, :func:`read_ledger`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["load_dataset", "read_layer", "read_ledger"]
+__all__ = ["ReadOptions", "load_dataset", "read_layer", "read_ledger"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: importing planning.data stays cheap
-    if name in ("read_layer", "load_dataset"):
+    if name in ("ReadOptions", "read_layer", "load_dataset"):
         from planning.data import io
 
         return getattr(io, name)

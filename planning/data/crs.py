@@ -9,11 +9,12 @@ All functions are vectorised over numpy arrays.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 import geopandas as gpd
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 from pyproj import CRS
 
 from planning.errors import InputError
@@ -27,6 +28,8 @@ CGCS2000 = "EPSG:4490"  # China's geodetic datum; coincides with WGS84 to centim
 _A = 6378245.0  # Krasovsky 1940 semi-major axis used by GCJ-02
 _EE = 0.00669342162296594323  # its first eccentricity squared
 _X_PI = np.pi * 3000.0 / 180.0
+
+_Geo = TypeVar("_Geo", gpd.GeoDataFrame, gpd.GeoSeries)
 
 
 def _out_of_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -55,7 +58,7 @@ def _delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(outside, 0.0, dlon), np.where(outside, 0.0, dlat)
 
 
-def wgs84_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Shift WGS84 longitude/latitude (degrees) to GCJ-02. Points outside China are unchanged."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
@@ -63,7 +66,8 @@ def wgs84_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     return lon + dlon, lat + dlat
 
 
-def gcj02_to_wgs84(lon, lat, *, tol: float = 1e-10, max_iter: int = 30):
+def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike, *, tol: float = 1e-10,
+                   max_iter: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """Invert :func:`wgs84_to_gcj02` by fixed-point iteration (error < ``tol`` degrees)."""
     glon = np.asarray(lon, dtype=float)
     glat = np.asarray(lat, dtype=float)
@@ -78,7 +82,7 @@ def gcj02_to_wgs84(lon, lat, *, tol: float = 1e-10, max_iter: int = 30):
     return wlon, wlat
 
 
-def _bd09_to_gcj02_approx(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+def _bd09_to_gcj02_approx(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(lon, dtype=float) - 0.0065
     y = np.asarray(lat, dtype=float) - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
@@ -86,9 +90,13 @@ def _bd09_to_gcj02_approx(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     return z * np.cos(theta), z * np.sin(theta)
 
 
-def bd09_to_gcj02(lon, lat, *, tol: float = 1e-10, max_iter: int = 10):
-    """Baidu BD-09 to GCJ-02: the published approximate inverse, refined by fixed-point
-    iteration on :func:`gcj02_to_bd09` until it round-trips to ``tol`` degrees."""
+def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike, *, tol: float = 1e-10,
+                  max_iter: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Convert Baidu BD-09 to GCJ-02 (degrees).
+
+    The published approximate inverse, refined by fixed-point iteration on
+    :func:`gcj02_to_bd09` until it round-trips to ``tol`` degrees.
+    """
     blon = np.asarray(lon, dtype=float)
     blat = np.asarray(lat, dtype=float)
     glon, glat = _bd09_to_gcj02_approx(blon, blat)
@@ -101,8 +109,8 @@ def bd09_to_gcj02(lon, lat, *, tol: float = 1e-10, max_iter: int = 10):
     return glon, glat
 
 
-def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    """GCJ-02 to Baidu BD-09."""
+def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Convert GCJ-02 to Baidu BD-09 (degrees)."""
     x = np.asarray(lon, dtype=float)
     y = np.asarray(lat, dtype=float)
     z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
@@ -110,12 +118,12 @@ def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
-def bd09_to_wgs84(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    """Baidu BD-09 to WGS84 (via GCJ-02)."""
+def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Convert Baidu BD-09 to WGS84 (degrees, via GCJ-02)."""
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
-def to_wgs84_xy(lon, lat, datum: str) -> tuple[np.ndarray, np.ndarray]:
+def to_wgs84_xy(lon: ArrayLike, lat: ArrayLike, datum: str) -> tuple[np.ndarray, np.ndarray]:
     """Convert coordinates in ``datum`` ('wgs84', 'gcj02' or 'bd09') to WGS84."""
     datum = datum.lower().replace("-", "").replace("_", "")
     if datum == "wgs84":
@@ -141,7 +149,8 @@ def convert_geoseries_to_wgs84(geoms: gpd.GeoSeries, datum: str) -> gpd.GeoSerie
     return gpd.GeoSeries(out, index=geoms.index, crs=WGS84)
 
 
-def to_wgs84(gdf: gpd.GeoDataFrame, *, datum: str = "wgs84", source: str = "data"):
+def to_wgs84(gdf: gpd.GeoDataFrame, *, datum: str = "wgs84",
+             source: str = "data") -> gpd.GeoDataFrame:
     """Return ``gdf`` in EPSG:4326, converting from GCJ-02/BD-09 when ``datum`` says so.
 
     ``datum`` describes the coordinates *as found*: GeoJSON from Amap is labelled EPSG:4326 by
@@ -235,10 +244,10 @@ def check_projected_values(gdf: gpd.GeoDataFrame, declared: CRS, *, source: str 
 
 
 def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
-    """A UTM CRS suited to ``gdf`` (metres), chosen from its extent."""
+    """Choose a UTM CRS suited to ``gdf`` (metres) from its extent."""
     return gdf.estimate_utm_crs()
 
 
-def to_metric(gdf, crs: CRS | None = None):
+def to_metric(gdf: _Geo, crs: CRS | None = None) -> _Geo:
     """Project ``gdf`` to metres (UTM of its extent unless ``crs`` is given)."""
     return gdf.to_crs(crs if crs is not None else metric_crs(gdf))

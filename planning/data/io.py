@@ -15,6 +15,7 @@ import re
 import unicodedata
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -563,18 +564,36 @@ def _points_from_table(df: pd.DataFrame, source: str, lon: str | None,
     return gpd.GeoDataFrame(rest, geometry=shapely.points(x, y), crs=crs_mod.WGS84)
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """Where a layer sits inside its file (for :func:`read_layer`); the defaults detect it.
+
+    Attributes
+    ----------
+    layer : str, optional
+        GeoPackage layer to read (required only when the file holds several).
+    sheet : str or int, optional
+        Excel sheet to read (name or 0-based position; default: the first visible sheet).
+    lon, lat : str, optional
+        Coordinate column names of a CSV/Excel point table (detected when omitted, e.g.
+        ``lon``/``lng``/``经度`` and ``lat``/``纬度``).
+    """
+
+    layer: str | None = None
+    sheet: str | int | None = None
+    lon: str | None = None
+    lat: str | None = None
+
+
 def read_layer(
     file: str | Path | IO[bytes],
     schema: Schema | str,
     *,
     datum: str = "wgs84",
     name: str | None = None,
-    layer: str | None = None,
-    sheet: str | int | None = None,
-    lon: str | None = None,
-    lat: str | None = None,
     rename: dict[str, str] | None = None,
     assign: dict[str, object] | None = None,
+    options: ReadOptions | None = None,
 ) -> gpd.GeoDataFrame:
     """Read and validate one layer from a file path or an uploaded file object.
 
@@ -589,20 +608,20 @@ def read_layer(
         or ``"bd09"`` (Baidu). GeoJSON from Chinese web maps is GCJ-02 whatever its label says.
     name
         File name for messages and format detection when ``file`` is a stream.
-    layer, sheet
-        GeoPackage layer / Excel sheet to read.
-    lon, lat
-        Coordinate column names for CSV/Excel point tables (detected when omitted).
     rename
         Map the file's column names to canonical ones, e.g. ``{"objectid": "unit_id"}``.
     assign
         Constant values for columns the file lacks, e.g. ``{"district": "东城区"}``.
+    options
+        GeoPackage layer, Excel sheet or coordinate columns to read, e.g.
+        ``ReadOptions(sheet="站点", lon="东经", lat="北纬")`` (see :class:`ReadOptions`).
 
     Returns
     -------
     geopandas.GeoDataFrame
         Validated, in EPSG:4326.
     """
+    where = options or ReadOptions()
     if isinstance(schema, str):
         schema = SCHEMAS[schema]
     if isinstance(file, str | Path):
@@ -618,15 +637,15 @@ def read_layer(
         source = name or _name(getattr(file, "name", None))
     suffix = Path(source).suffix.lower() if path is None else path.suffix.lower()
     if suffix in VECTOR_SUFFIXES:
-        gdf = _read_vector(data, path, source, suffix, layer)
+        gdf = _read_vector(data, path, source, suffix, where.layer)
         spreadsheet = False
     elif suffix in TABLE_SUFFIXES:
         if schema.geometry_types and "Point" not in schema.geometry_types:
             msg = (f"{schema.name} need polygons; a {suffix} table cannot carry them. "
                    "Use GeoJSON, GeoPackage or a zipped Shapefile")
             raise InputError(msg, source=source)
-        table = _read_table(data, path, source, suffix, sheet)
-        gdf = _points_from_table(table, source, lon, lat)
+        table = _read_table(data, path, source, suffix, where.sheet)
+        gdf = _points_from_table(table, source, where.lon, where.lat)
         spreadsheet = True
     else:
         allowed = ", ".join(VECTOR_SUFFIXES + TABLE_SUFFIXES)
@@ -762,7 +781,7 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame | pd.DataFrame], path: str | P
 
 
 def template_workbook(schema: Schema | str) -> bytes:
-    """A blank Excel template with the expected columns (Chinese headers) and a notes sheet."""
+    """Build a blank Excel template with the expected columns (Chinese headers) and notes."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -798,8 +817,11 @@ def template_workbook(schema: Schema | str) -> bytes:
 
 def read_points(file: str | Path | IO[bytes], *, datum: str = "wgs84",
                 name: str | None = None) -> gpd.GeoDataFrame:
-    """Read any point layer (e.g. candidate sites) without a schema: GeoJSON/GPKG/zipped SHP,
-    or CSV/Excel with lon/lat columns. Returns EPSG:4326 points; polygons become inside points."""
+    """Read any point layer (e.g. candidate sites) without a schema.
+
+    GeoJSON/GPKG/zipped SHP, or CSV/Excel with lon/lat columns. Returns EPSG:4326 points;
+    polygons become inside points.
+    """
     if isinstance(file, str | Path):
         path: Path | None = Path(file)
         data = None

@@ -10,7 +10,7 @@ raw rows live in local variables of one call and nowhere else: not on the result
 module-level cache, not in a log or an error message (cell values are withheld from messages).
 
 Rows that cannot be placed are reported by spreadsheet row number and reason, never by content.
-A patient listed twice is recognised by a keyed hash of the id (BLAKE2b keyed with ``salt``, or the
+A patient listed twice is recognised by a keyed hash of the id (BLAKE2b keyed with the
 ``JINGKANG_LEDGER_SALT`` environment variable, or a random per-call key) and counted once.
 
 Eligibility for station services (:class:`Eligibility`) comes from the chosen policy profile
@@ -25,10 +25,10 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -372,7 +372,7 @@ def _canonical_headers(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     return frame.rename(columns=mapping)
 
 
-def _map_unique(s: pd.Series, func) -> pd.Series:
+def _map_unique(s: pd.Series, func: Callable[[str], object]) -> pd.Series:
     """Apply ``func`` once per distinct non-missing value (ledger columns repeat few values)."""
     uniq = s.dropna().unique()
     return s.map(dict(zip(uniq, map(func, uniq), strict=True)), na_action="ignore")
@@ -576,12 +576,10 @@ def summarise_ledger(
     units: gpd.GeoDataFrame,
     *,
     source: str = "ledger",
-    spreadsheet: bool = True,
     datum: str = "wgs84",
     rename: dict[str, str] | None = None,
     eligibility: Eligibility | None = None,
     period_years: float = 1.0,
-    salt: bytes | str | None = None,
     on_duplicate: Literal["report", "error"] = "report",
 ) -> LedgerSummary:
     """Validate a ledger table, place each patient in a township and count per township.
@@ -591,13 +589,12 @@ def summarise_ledger(
     table
         The ledger as read (one row per patient; any of the headers in :data:`LEDGER_SCHEMA`).
         An integer index is taken as the row's position below the header (blank rows
-        skipped), as :mod:`planning.data.io` readers produce; it is not modified.
+        skipped), as :mod:`planning.data.io` readers produce; it is not modified. Rows are
+        reported as a spreadsheet numbers them (header = row 1).
     units
         Validated township polygons (``unit_id``, ``name``, ``district``, geometry, EPSG:4326).
     source
         File name for messages.
-    spreadsheet
-        Number rows as a spreadsheet does (header = row 1).
     datum
         What ``lon``/``lat`` really are: ``"wgs84"``, ``"gcj02"`` or ``"bd09"``.
     rename
@@ -607,10 +604,10 @@ def summarise_ledger(
         ``eligible`` unknown.
     period_years
         Length of the follow-up period the visit counts cover.
-    salt
-        Key for the id hashes used to find duplicates (see :func:`pseudonymise`).
     on_duplicate
         ``"report"`` counts a repeated id once and lists the rows; ``"error"`` refuses the file.
+        Repeats are found by keyed hashes of the ids (:func:`pseudonymise`, keyed with
+        ``$JINGKANG_LEDGER_SALT`` or a random per-call key); the hashes never leave the call.
 
     Returns
     -------
@@ -630,7 +627,7 @@ def summarise_ledger(
     index = table.index
     base = (np.asarray(index, dtype=np.int64) if pd.api.types.is_integer_dtype(index.dtype)
             and index.is_unique else np.arange(n))
-    rows = base + 2 if spreadsheet else base
+    rows = base + 2
     frame = table.rename(columns=rename) if rename else table
     frame = _canonical_headers(frame, source)
     present = {f.name for f in LEDGER_SCHEMA.fields if f.name in frame.columns}
@@ -659,7 +656,7 @@ def summarise_ledger(
                    "withheld: patient data); are the coordinates projected?")
             raise InputError(msg, source=source, row=int(rows[np.argmax(bad)]), field=name)
 
-    hashed = pseudonymise(clean["patient_id"], salt)
+    hashed = pseudonymise(clean["patient_id"])
     codes, _ = pd.factorize(hashed)
     _, first = np.unique(codes, return_index=True)
     dup = first[codes] != np.arange(n)
@@ -733,7 +730,7 @@ def read_ledger(
     *,
     name: str | None = None,
     sheet: str | int | None = None,
-    **options,
+    **options: Any,
 ) -> LedgerSummary:
     """Read a ledger file (.csv UTF-8/GBK, .xlsx) and summarise it per township.
 
@@ -749,7 +746,7 @@ def read_ledger(
         Excel sheet (name or 0-based position).
     **options
         Passed to :func:`summarise_ledger` (``datum``, ``rename``, ``eligibility``,
-        ``period_years``, ``salt``, ``on_duplicate``).
+        ``period_years``, ``on_duplicate``).
 
     Returns
     -------
@@ -771,7 +768,7 @@ def read_ledger(
             TABLE_SUFFIXES)
         raise InputError(msg, source=source)
     table = _read_table(data, None, source, suffix, sheet)
-    return summarise_ledger(table, units, source=source, spreadsheet=True, **options)
+    return summarise_ledger(table, units, source=source, **options)
 
 
 #: Start of the warning of a ledger that placed nobody (see :func:`apply_to_units`).
@@ -780,7 +777,7 @@ NOTHING_PLACED = "nothing placed"
 
 def apply_to_units(units: gpd.GeoDataFrame, summary: LedgerSummary, *,
                    allow_empty: bool = False) -> gpd.GeoDataFrame:
-    """A new townships table with ``patients``, ``patients_served`` and ``eligible`` from a ledger.
+    """Return a new townships table with ``patients``, ``patients_served``, ``eligible`` set.
 
     Townships the summary does not know get ``<NA>``; counts the ledger cannot inform (e.g. no
     ``是否接受社区康复`` column) are ``<NA>``. The result passes
@@ -817,7 +814,7 @@ def apply_to_units(units: gpd.GeoDataFrame, summary: LedgerSummary, *,
 
 def with_ledger(dataset: Dataset, summary: LedgerSummary, *,
                 allow_empty: bool = False) -> Dataset:
-    """The dataset with its township patient counts taken from a ledger summary.
+    """Return the dataset with its township patient counts taken from a ledger summary.
 
     Only the count columns change: the township polygons keep their provenance, so a
     synthetic boundary layer stays labelled synthetic while ``units.patients`` no longer is.

@@ -29,6 +29,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -107,9 +108,17 @@ class Schema:
 
     @property
     def columns(self) -> list[str]:
+        """Field names, in schema order."""
         return [f.name for f in self.fields]
 
     def field(self, name: str) -> Field:
+        """Look up the field called ``name``.
+
+        Raises
+        ------
+        KeyError
+            If the schema has no such field.
+        """
         for f in self.fields:
             if f.name == name:
                 return f
@@ -621,6 +630,7 @@ class Dataset:
 
     @property
     def is_synthetic(self) -> bool:
+        """Whether any layer is synthetic (see :attr:`synthetic_note`)."""
         return bool(self.synthetic)
 
     @cached_property
@@ -642,7 +652,7 @@ class Dataset:
         return "；".join(lines) or f"synthetic: {', '.join(self.synthetic)}"
 
     def copy(self) -> Dataset:
-        """A copy whose layers can be changed without touching this dataset (token kept).
+        """Copy the dataset so its layers can be changed without touching this one (token kept).
 
         Cached datasets are shared by every browser session of the one Streamlit process;
         callers get a copy so no session can change what another sees.
@@ -659,10 +669,11 @@ class Dataset:
         return self.facilities[self.facilities["kind"] == "rehab_station"]
 
     def district_names(self) -> list[str]:
+        """List the district names, in layer order."""
         return list(self.districts["name"])
 
     def subset(self, districts: Iterable[str]) -> Dataset:
-        """The same dataset restricted to some districts (by name)."""
+        """Restrict the dataset to some districts (by name)."""
         keep = set(districts)
         return Dataset(
             name=self.name,
@@ -757,12 +768,26 @@ def make_dataset(
     districts: gpd.GeoDataFrame,
     units: gpd.GeoDataFrame,
     facilities: gpd.GeoDataFrame,
-    **meta,
+    **meta: Any,
 ) -> Dataset:
     """Validate the three layers together and build a :class:`Dataset`.
 
     Cross-table checks: every township names a known district; facility townships are filled by
     a spatial join where missing.
+
+    Parameters
+    ----------
+    name
+        Dataset name.
+    districts, units, facilities
+        The three layers (validated here).
+    **meta
+        ``districts_source``, ``units_source``, ``facilities_source`` (file names for
+        messages), and the :class:`Dataset` fields ``synthetic``, ``sources``, ``data_date``.
+
+    Returns
+    -------
+    Dataset
     """
     names = {k: meta.pop(f"{k}_source", k) for k in ("districts", "units", "facilities")}
     districts = validate(districts, DISTRICT_SCHEMA, source=names["districts"])
@@ -792,7 +817,7 @@ def replace_layers(
     facilities: gpd.GeoDataFrame | None = None,
     source: str = "user upload",
 ) -> Dataset:
-    """A new Dataset with some layers replaced by (already validated) user layers.
+    """Build a new Dataset with some layers replaced by (already validated) user layers.
 
     The rest come from ``dataset``; cross-layer checks run again; replaced layers are no
     longer marked synthetic. ``dataset`` itself is never changed.

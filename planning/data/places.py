@@ -80,7 +80,7 @@ class Gazetteer:
 
     def match(self, text: pd.Series, district: pd.Series, *, exact: bool
               ) -> tuple[np.ndarray, np.ndarray]:
-        """Unit position per string (−1 if none) and whether the name found was ambiguous.
+        """Find the unit position per string (−1 if none) and whether its name was ambiguous.
 
         ``exact`` compares whole strings (a township column); otherwise names are searched
         inside the strings (addresses). ``district`` (canonical names or ``<NA>``) only
@@ -98,7 +98,7 @@ class Gazetteer:
         return self.resolve(word, district)
 
     def resolve(self, word: pd.Series, district: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        """Unit position per matched name (−1 if none) and whether it was ambiguous."""
+        """Find the unit position per matched name (−1 if none) and whether it was ambiguous."""
         n = len(word)
         unit = np.full(n, -1, dtype=np.int64)
         ambiguous = np.zeros(n, dtype=bool)
@@ -124,6 +124,23 @@ class Gazetteer:
 
 def locate_points(lon: np.ndarray, lat: np.ndarray, units: gpd.GeoDataFrame,
                    datum: str) -> np.ndarray:
+    """Find the township containing each point (point in polygon).
+
+    Parameters
+    ----------
+    lon, lat
+        Point coordinates in ``datum`` (degrees).
+    units
+        Township polygons in EPSG:4326.
+    datum
+        ``"wgs84"``, ``"gcj02"`` or ``"bd09"`` (see :func:`planning.data.crs.to_wgs84_xy`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Position of the township in ``units`` per point, ``-1`` outside every township (on a
+        shared border, one of them).
+    """
     x, y = crs_mod.to_wgs84_xy(lon, lat, datum)
     pts = gpd.GeoDataFrame(geometry=shapely.points(x, y), crs=crs_mod.WGS84)
     poly = gpd.GeoDataFrame({"unit": np.arange(len(units))}, geometry=units.geometry.values,

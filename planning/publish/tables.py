@@ -109,7 +109,7 @@ def failure_reason(row: pd.Series, lang: str = "zh") -> str:
 
 
 def findings_table(findings: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
-    """Findings for display: entity, rule title, result, clause first; reasons never empty.
+    """Lay out findings for display: entity, rule title, result, clause first; reasons filled.
 
     Parameters
     ----------
@@ -143,7 +143,7 @@ def findings_table(findings: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
 
 
 def rule_summary_table(by_rule: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
-    """Counts per rule (rule title and clause, not the id), headers in ``lang``."""
+    """Count findings per rule (rule title and clause, not the id), headers in ``lang``."""
     title = "title_zh" if lang == "zh" else "title_en"
     out = pd.DataFrame({
         "rule": by_rule[title].astype(str),
@@ -154,7 +154,7 @@ def rule_summary_table(by_rule: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
 
 
 def district_table(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
-    """A per-district count table (index = district) with headers in ``lang``."""
+    """Lay out a per-district count table (index = district) with headers in ``lang``."""
     out = frame.reset_index() if frame.index.name else frame.reset_index(drop=True)
     if "share_fail" in out.columns:
         out["share_fail"] = out["share_fail"].map(lambda v: fmt_number(v, decimals=1,

@@ -64,7 +64,7 @@ _BAD_CHARS = re.compile(r"[\[\]:*?/\\']")
 
 
 def sheet_name(rule_id: str, taken: Sequence[str] = ()) -> str:
-    """An Excel-safe, unique sheet name (≤ 31 characters, no ``[]:*?/\\'``) for a rule id."""
+    r"""Make an Excel-safe, unique sheet name (≤ 31 characters, no ``[]:*?/\'``) for a rule id."""
     base = _BAD_CHARS.sub("_", rule_id).strip() or "rule"
     if base.lower() == "history":
         base = "history_"

@@ -115,7 +115,7 @@ def save_dataset(ws: Workspace, project: str, dataset: Dataset, *, actor: Actor,
 
 
 def dataset_versions(ws: Workspace, project: str) -> pd.DataFrame:
-    """The project's dataset versions: ``number, name, token, created_at, created_by``."""
+    """List the project's dataset versions: ``number, name, token, created_at, created_by``."""
     with ws.engine.connect() as conn:
         proj = ws.project_in(conn, project)
         rows = conn.execute(sa.select(
@@ -196,7 +196,7 @@ def load_dataset(ws: Workspace, project: str, *, version: int | None = None) -> 
 
 
 def dataset_mapping(ws: Workspace, project: str, *, version: int | None = None) -> dict:
-    """The import mapping stored with a dataset version (default: the latest)."""
+    """Return the import mapping stored with a dataset version (default: the latest)."""
     with ws.engine.connect() as conn:
         proj = ws.project_in(conn, project)
         return json.loads(_version_row(conn, proj.id, project, version)["mapping"])

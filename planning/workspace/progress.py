@@ -146,8 +146,10 @@ def import_ledger(ws: Workspace, project: str, counts: LedgerSummary | pd.DataFr
 
 
 def snapshots(ws: Workspace, project: str) -> pd.DataFrame:
-    """The project's snapshots, oldest first: ``report_date, source, townships, created_at,
-    created_by, dataset_version``."""
+    """List the project's ledger snapshots, oldest first.
+
+    Columns: ``report_date, source, townships, created_at, created_by, dataset_version``.
+    """
     d = S.ledger_snapshots
     with ws.engine.connect() as conn:
         proj = ws.project_in(conn, project)
@@ -207,7 +209,7 @@ def _with_counts(ds: Dataset, counts: pd.DataFrame) -> Dataset:
 
 
 def _num(frame: pd.DataFrame, col: str) -> pd.Series:
-    """A count column as floats, missing as 0 (as the headline indicators count)."""
+    """Read a count column as floats, missing as 0 (as the headline indicators count)."""
     return pd.to_numeric(frame[col], errors="coerce").fillna(0).astype(float)
 
 
@@ -216,7 +218,7 @@ def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
 
 
 def area_indicators(dataset: Dataset) -> pd.DataFrame:
-    """The three milestone indicators city-wide and per district, in one pass.
+    """Compute the three milestone indicators city-wide and per district, in one pass.
 
     Same definitions as :func:`planning.rules.indicators.headline` (``coverage``) and
     :func:`~planning.rules.indicators.overview` (``home_service_rate``, ``staffing`` = staff

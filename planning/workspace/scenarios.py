@@ -56,7 +56,7 @@ LIST_COLUMNS = ["name", "model", "district", "status", "objective", "adopted", "
 # --- names -------------------------------------------------------------------------------------
 def default_scenario_name(model: str, params: Mapping[str, Any], *,
                           district: str | None = None) -> str:
-    """A scenario name that follows the model and its options.
+    """Name a scenario after the model and its options.
 
     Parameters
     ----------
@@ -176,7 +176,7 @@ def _result_from(doc: Mapping[str, Any]) -> SitingResult:
 
 def plan_document(plan: SitingPlan, *, name: str, district: str | None = None,
                   dataset_token: str = "") -> dict:
-    """The portable JSON-able document of a scenario (what is stored and exported).
+    """Build the portable JSON-able document of a scenario (what is stored and exported).
 
     Parameters
     ----------
@@ -267,7 +267,7 @@ def _row(conn: Connection, project_id: int, project: str, name: str) -> Any:
 
 
 def list_scenarios(ws: Workspace, project: str) -> pd.DataFrame:
-    """The project's scenarios, oldest first, one row each (:data:`LIST_COLUMNS`)."""
+    """List the project's scenarios, oldest first, one row each (:data:`LIST_COLUMNS`)."""
     with ws.engine.connect() as conn:
         proj = ws.project_in(conn, project)
         rows = conn.execute(sa.select(*(S.scenarios.c[c] for c in LIST_COLUMNS)).where(
@@ -508,7 +508,7 @@ def _suppress_doc(doc: dict, threshold: int) -> dict:
 
 def export_scenario(ws: Workspace, project: str, name: str, *, actor: Actor,
                     settings: Settings | None = None) -> bytes:
-    """A scenario as a UTF-8 JSON file another planner can import.
+    """Export a scenario as a UTF-8 JSON file another planner can import.
 
     Patient-derived cells (sites' ``demand_served`` and the assignment's ``weight`` when the
     demand weight is a patient count) from 1 to ``suppression_threshold - 1`` are blanked; the

@@ -58,6 +58,7 @@ class Geom(TypeDecorator):
     use_N_D_index = False
 
     def load_dialect_impl(self, dialect: Any) -> Any:
+        """Choose the column type: PostGIS ``GEOMETRY`` on PostgreSQL, a WKB blob elsewhere."""
         if dialect is None:  # geoalchemy2's DDL hooks probe the type without a dialect
             return LargeBinary()
         if getattr(dialect, "name", None) == "postgresql":
@@ -66,6 +67,7 @@ class Geom(TypeDecorator):
         return dialect.type_descriptor(LargeBinary())
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        """Encode a shapely geometry (EPSG:4326) as WKB for the database."""
         if value is None:
             return None
         wkb = shapely.to_wkb(value)
@@ -74,6 +76,7 @@ class Geom(TypeDecorator):
         return wkb
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
+        """Decode a stored geometry (WKB bytes, hex text or a PostGIS element) to shapely."""
         if value is None:
             return None
         if isinstance(value, WKBElement):

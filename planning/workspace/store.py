@@ -67,7 +67,7 @@ def _data_dir(settings: Settings | None) -> Path:
 
 
 def database_url(settings: Settings | None = None) -> str:
-    """The workspace URL: ``settings.database_url``, ``$JINGKANG_DB`` or the embedded file.
+    """Choose the workspace URL: ``settings.database_url``, ``$JINGKANG_DB`` or the embedded file.
 
     Parameters
     ----------
@@ -104,7 +104,7 @@ def _prepare_sqlite_file(path: Path) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An SQLAlchemy engine for a workspace URL (SQLite file or PostgreSQL/PostGIS).
+    """Create an SQLAlchemy engine for a workspace URL (SQLite file or PostgreSQL/PostGIS).
 
     Parameters
     ----------
@@ -146,8 +146,10 @@ _WRITE = "jingkang_write"
 
 @contextlib.contextmanager
 def begin_write(engine: Engine) -> Iterator[Connection]:
-    """A write transaction (``BEGIN IMMEDIATE`` on SQLite): committed on success, else rolled
-    back."""
+    """Open a write transaction (``BEGIN IMMEDIATE`` on SQLite).
+
+    It is committed on success, else rolled back.
+    """
     with engine.connect() as conn:
         conn.info[_WRITE] = True
         try:
@@ -178,7 +180,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def schema_revision(engine: Engine) -> str | None:
-    """The Alembic revision the database is at (``None`` for an empty database)."""
+    """Return the Alembic revision the database is at (``None`` for an empty database)."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
@@ -186,7 +188,7 @@ def schema_revision(engine: Engine) -> str | None:
 
 
 def now() -> datetime:
-    """The current time, UTC."""
+    """Return the current time, UTC."""
     return datetime.now(UTC)
 
 
@@ -259,7 +261,7 @@ class Workspace:
     @contextlib.contextmanager
     def write(self, actor: Actor, action: str, *, project: str | None,
               target: str = "") -> Iterator[Connection]:
-        """A write transaction guarded by a role check; refusals and conflicts are audited.
+        """Open a write transaction guarded by a role check; refusals and conflicts are audited.
 
         Yields a connection inside one transaction. The caller adds the success audit row with
         :meth:`audit_in` before leaving the block, so it commits (or rolls back) with the change.
@@ -312,8 +314,10 @@ class Workspace:
                 detail=scrub_text(detail)))
 
     def audit_log(self, project: str | None = None) -> pd.DataFrame:
-        """The audit log, newest first: ``at, actor, role, action, project, target, outcome,
-        detail``; only rows of ``project`` when given."""
+        """Read the audit log, newest first; only rows of ``project`` when given.
+
+        Columns: ``at, actor, role, action, project, target, outcome, detail``.
+        """
         q = sa.select(S.audit_log).order_by(S.audit_log.c.id.desc())
         if project is not None:
             q = q.where(S.audit_log.c.project == project)
@@ -331,7 +335,7 @@ class Workspace:
             return [_project(r) for r in rows]
 
     def project(self, name: str) -> Project:
-        """The project called ``name``.
+        """Look up the project called ``name``.
 
         Raises
         ------

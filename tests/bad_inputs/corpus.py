@@ -157,11 +157,12 @@ STATION_ROWS = [["编号", "名称", "类型", "建筑面积", "经度", "纬度
                 ["S2", "安定门驿站", "社区康复驿站", 120, 116.40, 39.94]]
 
 
-def _xlsx_layer(sheets, **kw) -> Callable[[Path], object]:
+def _xlsx_layer(sheets, **where) -> Callable[[Path], object]:
     def run(d: Path) -> object:
-        from planning.data.io import read_layer
+        from planning.data.io import ReadOptions, read_layer
 
-        return read_layer(_xlsx(d / "stations.xlsx", sheets), "facilities", **kw)
+        return read_layer(_xlsx(d / "stations.xlsx", sheets), "facilities",
+                          options=ReadOptions(**where))
     return run
 
 
@@ -191,11 +192,12 @@ def _shp_zip(d: Path, *, drop: tuple[str, ...] = (), encoding: str = "UTF-8",
     return _write(d / "units.zip", _zip(parts))
 
 
-def _read_path(schema: str, path_fn: Callable[[Path], Path], **kw) -> Callable[[Path], object]:
+def _read_path(schema: str, path_fn: Callable[[Path], Path],
+               **where) -> Callable[[Path], object]:
     def run(d: Path) -> object:
-        from planning.data.io import read_layer
+        from planning.data.io import ReadOptions, read_layer
 
-        return read_layer(path_fn(d), schema, **kw)
+        return read_layer(path_fn(d), schema, options=ReadOptions(**where))
     return run
 
 
