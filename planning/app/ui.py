@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -278,7 +279,7 @@ def _component_args(fmap: object) -> dict:
             "css_links": list(dict.fromkeys(css)), "js_links": list(dict.fromkeys(js))}
 
 
-def _walk_assets(element: object):
+def _walk_assets(element: object) -> Iterator[object]:
     yield element
     for child in getattr(element, "_children", {}).values():
         yield from _walk_assets(child)

@@ -24,6 +24,7 @@ import html
 import json
 import logging
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -94,12 +95,12 @@ def _data_uri(url: str, content: str) -> str:
 
 @cache
 def offline_uri(url: str) -> str | None:
-    """A ``data:`` URI with the packaged copy of ``url``, or ``None`` if no package ships it."""
+    """Return a ``data:`` URI with the packaged copy of ``url`` (``None``: no package has it)."""
     content = _packaged_assets().get(url)
     return None if content is None else _data_uri(url, content)
 
 
-def _walk(element: branca.element.Element):
+def _walk(element: branca.element.Element) -> Iterator[branca.element.Element]:
     yield element
     for child in element._children.values():
         yield from _walk(child)
@@ -175,7 +176,7 @@ BASEMAPS: dict[str, Basemap] = {
 
 
 def basemap_for(settings: Settings) -> Basemap | None:
-    """The basemap the settings ask for, or ``None`` (no tiles, the default).
+    """Return the basemap the settings ask for, or ``None`` (no tiles, the default).
 
     ``settings.tiles_url`` (a local tile folder served on loopback, or any XYZ server) wins over
     a preset; its datum is ``settings.tiles_datum``.
@@ -273,7 +274,7 @@ class Display:
 
 
 def fit_zoom(bounds: tuple[float, float, float, float] | None) -> int:
-    """The zoom at which ``bounds`` (minx, miny, maxx, maxy) fill an ~800-pixel map."""
+    """Return the zoom at which ``bounds`` (minx, miny, maxx, maxy) fill an ~800-pixel map."""
     if bounds is None:
         return 4
     minx, miny, maxx, maxy = bounds
@@ -283,7 +284,7 @@ def fit_zoom(bounds: tuple[float, float, float, float] | None) -> int:
 
 def display_for(bounds: tuple[float, float, float, float] | None, *,
                 settings: Settings = DEFAULT) -> Display:
-    """The display recipe of a map fitted to ``bounds``: half a pixel two zooms in from the fit.
+    """Return the display recipe of a map fitted to ``bounds`` (half a pixel, two zooms in).
 
     Parameters
     ----------
@@ -299,7 +300,7 @@ def display_for(bounds: tuple[float, float, float, float] | None, *,
 
 
 def display_frame(gdf: gpd.GeoDataFrame, display: Display) -> gpd.GeoDataFrame:
-    """A copy of ``gdf`` (WGS84) with light geometry for drawing in a browser.
+    """Return a copy of ``gdf`` (WGS84) with light geometry for drawing in a browser.
 
     Polygons are simplified as a coverage (:func:`shapely.coverage_simplify`: an edge shared
     by two townships is simplified once, so no gaps or slivers open), then shifted to GCJ-02 if
@@ -345,7 +346,7 @@ def _geojson(frame: gpd.GeoDataFrame) -> dict:
 
 
 def _lean_template() -> object | None:
-    """folium's GeoJson template with the data written as UTF-8 JSON (not ``\\uXXXX``)."""
+    """Build folium's GeoJson template with the data written as UTF-8 JSON (not escaped)."""
     import inspect
     import re
 
@@ -385,7 +386,7 @@ def new_map(
     settings: Settings = DEFAULT,
     height: str | int = "100%",
 ) -> folium.Map:
-    """An offline-ready folium map, fitted to ``bounds`` (minx, miny, maxx, maxy).
+    """Make an offline-ready folium map, fitted to ``bounds`` (minx, miny, maxx, maxy).
 
     No tile layer unless the settings ask for a basemap (:func:`basemap_for`).
     """
@@ -432,6 +433,16 @@ def _fmt(v: object) -> str:
     return html.escape(str(v))
 
 
+@dataclass(frozen=True)
+class PolygonStyle:
+    """Outline colour and width, fill opacity and the column holding per-feature fills."""
+
+    colour: str = "#333333"
+    weight: float = 1.0
+    fill_opacity: float = 0.05
+    fill_column: str | None = None
+
+
 def add_polygons(
     m: folium.Map | folium.FeatureGroup,
     gdf: gpd.GeoDataFrame,
@@ -439,24 +450,24 @@ def add_polygons(
     name: str,
     fields: list[str],
     aliases: list[str],
-    colour: str = "#333333",
-    weight: float = 1.0,
-    fill_opacity: float = 0.05,
-    fill_column: str | None = None,
+    style: PolygonStyle | None = None,
     show: bool = True,
     display: Display | None = None,
 ) -> folium.GeoJson:
-    """Add polygons with a hover tooltip; ``fill_column`` holds per-feature fill colours.
+    """Add polygons with a hover tooltip; ``style.fill_column`` holds per-feature fills.
 
     Values are formatted and HTML-escaped here; geometry goes through :func:`display_frame`.
     """
+    style = style or PolygonStyle()
+    colour, weight, fill_opacity = style.colour, style.weight, style.fill_opacity
+    fill_column = style.fill_column
     cols = [c for c in fields if c in gdf.columns]
     data = gdf[[*cols, *([fill_column] if fill_column else []), "geometry"]].copy()
     for c in cols:
         data[c] = data[c].map(_fmt)
     data = display_frame(data, display or Display())
 
-    def style(feature: dict) -> dict:
+    def styler(feature: dict) -> dict:
         fill = feature["properties"].get(fill_column) if fill_column else colour
         return {"color": colour, "weight": weight, "fillColor": fill or colour,
                 "fillOpacity": fill_opacity}
@@ -464,7 +475,7 @@ def add_polygons(
     layer = LeanGeoJson(
         _geojson(data),
         name=name,
-        style_function=style,
+        style_function=styler,
         highlight_function=lambda _f: {"weight": weight + 2, "fillOpacity": fill_opacity + 0.2},
         tooltip=folium.GeoJsonTooltip(fields=cols, aliases=[aliases[fields.index(c)]
                                                             for c in cols]),
@@ -588,7 +599,7 @@ def add_facilities(
 
 
 def add_legend(m: folium.Map, items: list[tuple[str, str]], *, title: str) -> None:
-    """A fixed legend box (colour, label) in the bottom-left corner."""
+    """Add a fixed legend box (colour, label) in the bottom-left corner."""
     rows = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;border-radius:6px;'
         f'background:{c};margin-right:6px"></span>{html.escape(lab)}</div>'
@@ -652,8 +663,10 @@ def class_breaks(values: np.ndarray, *, k: int = 5, scale: float = 1.0,
     return edges, labels
 
 
-def _ramp(values, colours=("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704"), *,
-          scale: float = 1.0, unit: str = "", no_data: str = "无数据"):
+def _ramp(values: Sequence[float] | np.ndarray,
+          colours: tuple[str, ...] = ("#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704"),
+          *, scale: float = 1.0, unit: str = "",
+          no_data: str = "无数据") -> tuple[list[str], list[tuple[str, str]]]:
     """Quantile classes → colours; returns (colour per value, [(colour, label), ...]).
 
     Features without a value are grey, with a legend entry of their own.
@@ -691,7 +704,7 @@ def overview_map(
         m, ds.districts, name="区界" if zh else "Districts",
         fields=["name", "zone", "population"],
         aliases=["区", "功能区", "常住人口"] if zh else ["District", "Zone", "Population"],
-        colour="#222222", weight=2.5, fill_opacity=0.0, display=disp,
+        style=PolygonStyle("#222222", 2.5, 0.0), display=disp,
     )
     covered = set(ds.stations()["unit_id"].dropna())
     units = ds.units.assign(
@@ -701,7 +714,7 @@ def overview_map(
         m, units, name="街道/乡镇" if zh else "Streets/townships",
         fields=["name", "district", "population"],
         aliases=["街道/乡镇", "区", "常住人口"] if zh else ["Township", "District", "Population"],
-        colour="#555555", weight=0.8, fill_opacity=0.35, fill_column="_fill", display=disp,
+        style=PolygonStyle("#555555", 0.8, 0.35, "_fill"), display=disp,
     )
     add_facilities(m, ds.facilities, lang=lang, display=disp)
     folium.LayerControl(collapsed=False).add_to(m)
@@ -724,8 +737,11 @@ def planner_map(
     settings: Settings = DEFAULT,
     extra_layers: list[folium.map.Layer] | None = None,
 ) -> folium.Map:
-    """The full Map page: boundaries, patient density (suppressed), heat layer, facilities,
-    township search (zooms to the township found), plus extra layers (isochrones, sites)."""
+    """Draw the full Map page.
+
+    Boundaries, patient density (suppressed), heat layer, facilities, township search (zooms
+    to the township found), plus extra layers (isochrones, suggested sites).
+    """
     from folium.plugins import HeatMap, Search
 
     from planning.publish.privacy import RATE_COLUMN, heat_points, public_units
@@ -739,7 +755,7 @@ def planner_map(
         m, ds.districts, name="区界" if zh else "Districts",
         fields=["name", "zone", "population"],
         aliases=["区", "功能区", "常住人口"] if zh else ["District", "Zone", "Population"],
-        colour="#222222", weight=2.5, fill_opacity=0.0, display=disp,
+        style=PolygonStyle("#222222", 2.5, 0.0), display=disp,
     )
     # Everything below comes from the public table only: hidden counts ("<5", "*") have their
     # rate blanked there, and neither fill colour, legend edges nor heat use raw counts.
@@ -759,7 +775,7 @@ def planner_map(
         fields=["name", "district", "population", "patients", "rate"],
         aliases=(["街道/乡镇", "区", "常住人口", "居家患者", "每万人"] if zh else
                  ["Township", "District", "Population", "Home patients", "Per 10k"]),
-        colour="#555555", weight=0.7, fill_opacity=0.6, fill_column="_fill", display=disp,
+        style=PolygonStyle("#555555", 0.7, 0.6, "_fill"), display=disp,
     )
     heat = heat_points(units)
     if heat:
@@ -821,14 +837,16 @@ def township_status(dataset: Dataset, findings: pd.DataFrame) -> pd.Series:
 
 def compliance_map(
     dataset: Dataset,
-    findings,
+    findings: pd.DataFrame,
     *,
     district: str | None = None,
     lang: str = "zh",
     settings: Settings = DEFAULT,
 ) -> folium.Map:
-    """Townships and stations coloured by their worst finding; a township takes the worst of
-    its own findings and those of the stations inside it."""
+    """Colour townships and stations by their worst finding.
+
+    A township takes the worst of its own findings and those of the stations inside it.
+    """
     from planning.rules import worst_status
 
     ds = dataset.subset([district]) if district else dataset
@@ -850,14 +868,14 @@ def compliance_map(
     disp = display_for(bounds, settings=settings)
     m = new_map(bounds, settings=settings)
     add_polygons(m, ds.districts, name="区界" if zh else "Districts", fields=["name"],
-                 aliases=["区" if zh else "District"], colour="#222222", weight=2.5,
-                 fill_opacity=0.0, display=disp)
+                 aliases=["区" if zh else "District"], style=PolygonStyle("#222222", 2.5, 0.0),
+                 display=disp)
     add_polygons(
         m, units, name="街乡（最差结果）" if zh else "Townships (worst finding)",
         fields=["name", "district", "status", "failed"],
         aliases=(["街道/乡镇", "区", "结果", "未达标规则"] if zh else
                  ["Township", "District", "Result", "Failed rules"]),
-        colour="#555555", weight=0.7, fill_opacity=0.45, fill_column="_fill", display=disp,
+        style=PolygonStyle("#555555", 0.7, 0.45, "_fill"), display=disp,
     )
     st = fac[fac["kind"] == "rehab_station"]
     if len(st):
@@ -877,14 +895,16 @@ def compliance_map(
 
 def siting_map(
     dataset: Dataset,
-    plan,
+    plan: object,
     *,
     district: str | None = None,
     lang: str = "zh",
     settings: Settings = DEFAULT,
 ) -> folium.Map:
-    """Suggested sites (orange), existing stations (blue) and catchment lines from each
-    township's demand point to the site serving it."""
+    """Draw suggested sites (orange), existing stations (blue) and catchment lines.
+
+    A line joins each township's demand point to the site serving it.
+    """
     from planning.siting.plan import demand_points
 
     ds = dataset.subset([district]) if district else dataset
@@ -894,7 +914,7 @@ def siting_map(
     m = new_map(bounds, settings=settings)
     add_polygons(m, ds.units, name="街道/乡镇" if zh else "Townships",
                  fields=["name", "district"], aliases=["街道/乡镇", "区"] if zh else
-                 ["Township", "District"], colour="#777777", weight=0.7, fill_opacity=0.05,
+                 ["Township", "District"], style=PolygonStyle("#777777", 0.7, 0.05),
                  display=disp)
     demand = demand_points(ds.units).set_index("unit_id")
     cands = plan.candidates.set_index("site_id")
@@ -939,7 +959,7 @@ def siting_map(
 
 
 def access_map(
-    summary,
+    summary: object,
     stations: gpd.GeoDataFrame,
     *,
     column: str = "share_within",
@@ -980,7 +1000,7 @@ def access_map(
                   "平均时间（分钟）", "2SFCA（每万人名额）"] if zh else
                  ["Township", "District", f"% residents within {summary.threshold_min:g} min",
                   "Mean time (min)", "2SFCA (places per 10k)"]),
-        colour="#555555", weight=0.7, fill_opacity=0.6, fill_column="_fill", display=disp,
+        style=PolygonStyle("#555555", 0.7, 0.6, "_fill"), display=disp,
     )
     catch = summary.catchments
     if len(catch):
@@ -1011,7 +1031,7 @@ class MapPage:
 
 
 def map_html(m: folium.Map, page: MapPage | None = None) -> str:
-    """The standalone, offline HTML document of a map.
+    """Render the standalone, offline HTML document of a map.
 
     With ``page``, the document gets a real ``<title>``, a heading above the map and a footer
     (data date, sources, synthetic note) — what an official sees when opening the file.

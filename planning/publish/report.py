@@ -37,7 +37,7 @@ CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", "S
 
 
 def cjk_font() -> str | None:
-    """The first installed font family that has Chinese glyphs, if any."""
+    """Return the first installed font family that has Chinese glyphs, if any."""
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return next((f for f in CJK_FONTS if f in installed), None)
 
@@ -342,7 +342,7 @@ def brief_bytes(dataset: Dataset, district: str, *, findings: pd.DataFrame | Non
 
 
 def csv_bytes(table: pd.DataFrame) -> bytes:
-    """A table as UTF-8 CSV with a BOM (Excel opens Chinese text correctly)."""
+    """Encode a table as UTF-8 CSV with a BOM (Excel opens Chinese text correctly)."""
     return table.to_csv(index=False).encode("utf-8-sig")
 
 
@@ -378,7 +378,7 @@ def export_gpkg(
 def _table(fig: Figure, rect: tuple[float, float, float, float], *, header: str,
            columns: list[str], rows: list[list[str]], widths: list[float],
            opts: PrintOptions) -> None:
-    """A ruled table with a heading, filling ``rect`` (figure fractions)."""
+    """Draw a ruled table with a heading, filling ``rect`` (figure fractions)."""
     s = opts.scale
     fig.text(rect[0], rect[1] + rect[3], header, fontsize=11 * s, fontweight="bold",
              va="bottom")
