@@ -593,3 +593,25 @@ def render_error(exc: BaseException, lang: str = "zh") -> str:
     sep = "，" if lang == "zh" else ", "
     colon = "：" if lang == "zh" else ": "
     return f"{sep.join(where)}{colon}{text}" if where else text
+
+# siting at city scale (issue #18): capacity shortfall in clients, with what would close it
+TEXT.update({
+    "err_capacity_shortfall": (
+        "总容量 {capacity} 人小于服务对象 {demand} 人（缺口 {shortfall} 人）：需再增加 "
+        "{extra_sites} 个站点。",
+        "Total capacity {capacity} clients < {demand} clients (short by {shortfall}): "
+        "{extra_sites} more stations would cover it.",
+    ),
+    "err_capacity_no_sites": (
+        "总容量 {capacity} 人小于服务对象 {demand} 人（缺口 {shortfall} 人）：即使开放全部"
+        "候选点也不够，请增加候选点或每站工作人员。",
+        "Total capacity {capacity} clients < {demand} clients (short by {shortfall}): even "
+        "every candidate open is not enough; add candidates or staff per station.",
+    ),
+    "err_capacity_more": (
+        "总容量 {capacity} 人小于服务对象 {demand} 人（缺口 {shortfall} 人）：需再增加 "
+        "{extra_sites} 个站点或 {extra_staff} 名工作人员。",
+        "Total capacity {capacity} clients < {demand} clients (short by {shortfall}): "
+        "{extra_sites} more stations or {extra_staff} more staff would cover it.",
+    ),
+})

@@ -212,3 +212,25 @@ def test_lagrangian_pmedian_with_reductions_matches_brute_force(monkeypatch, see
     assert res.status == "optimal"
     assert abs(res.objective - best) <= 1e-9 * best
     assert res.bound <= best + 1e-6
+
+
+@pytest.mark.parametrize("caps", [[60, 50, 40, 60], [70, 10, 20, 30], [10, 10, 10, 10]])
+def test_capacity_shortfall_says_how_many_more_stations(caps):
+    from planning.i18n import render_error
+    from planning.siting import CapacitatedPMedian
+
+    demand = np.full(5, 30.0)
+    with pytest.raises(InfeasibleError) as info:
+        CapacitatedPMedian.from_cost_matrix(
+            np.ones((5, 4)), demand=demand, p=2, capacities=caps
+        )
+    need = next(
+        (q for q in range(1, 5) if sum(sorted(caps, reverse=True)[:q]) >= demand.sum()), None
+    )
+    exc = info.value
+    if need is None:
+        assert exc.key == "err_capacity_no_sites"
+        assert "即使开放全部候选点也不够" in render_error(exc, "zh")
+    else:
+        assert exc.params["extra_sites"] == need - 2
+        assert f"需再增加 {need - 2} 个站点" in render_error(exc, "zh")

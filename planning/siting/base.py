@@ -396,6 +396,7 @@ class Exact:
     optimal: bool
     note: str = ""
     method: str = ""
+    heuristic_done: bool = False  # the exact method already ran its own heuristics
 
 
 class SitingModel:
@@ -517,7 +518,7 @@ class SitingModel:
             )
         exact = self._exact(time_limit, mip_gap)
         sol, note = exact.solution, exact.note
-        if not exact.optimal:
+        if not exact.optimal and not exact.heuristic_done:
             alt = self._heuristic()
             if alt is not None and (
                 sol is None or self._better(self._evaluate(alt), self._evaluate(sol))

@@ -243,12 +243,32 @@ class CapacitatedPMedian(_Capacitated):
         forced_cap = float(model.capacities[rules.forced].sum())
         top = np.sort(model.capacities[rules.free])[::-1][: rules.k].sum()
         if forced_cap + top < total - 1e-9:
+            free_caps = np.sort(model.capacities[rules.free])[::-1]
+            reach = forced_cap + np.cumsum(free_caps)
+            enough = np.flatnonzero(reach >= total - 1e-9)
+            extra = int(enough[0] + 1 - (rules.k or 0)) if enough.size else -1
+            shortfall = total - forced_cap - top
+            more = (
+                f"{extra} more sites (p={(rules.k or 0) + extra}) would cover it"
+                if extra > 0
+                else "even every candidate open would not cover it"
+            )
             msg = (
                 f"total capacity {forced_cap + top:g} < demand {total:g}: "
                 f"{int(rules.forced.sum())} locked sites plus the {rules.k} largest available "
-                "candidates cannot serve all demand; raise p or the capacities"
+                f"candidates cannot serve all demand (short by {shortfall:g}); {more}; raise p "
+                "or the capacities"
             )
-            raise InfeasibleError(msg)
+            raise InfeasibleError(
+                msg,
+                key="err_capacity_shortfall" if extra > 0 else "err_capacity_no_sites",
+                params={
+                    "capacity": f"{forced_cap + top:g}",
+                    "demand": f"{total:g}",
+                    "shortfall": f"{shortfall:g}",
+                    "extra_sites": extra,
+                },
+            )
         model.min_free_capacity = total - forced_cap
         return model
 

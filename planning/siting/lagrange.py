@@ -22,6 +22,7 @@ The model that remains is small enough for HiGHS to finish the proof.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -233,16 +234,35 @@ def locate_allocate(
     return y, value
 
 
+@dataclass(frozen=True)
+class SortedOptions:
+    """Each row's nearest options for the p-median Lagrangian.
+
+    Attributes
+    ----------
+    vals, order
+        Per row, the sorted finite costs and their (free) columns, padded with ``inf``.
+    cap
+        Per row, the cost of the first option not in ``vals`` (``inf`` when none is left out).
+    weights
+        Row weights (``> 0``).
+    """
+
+    vals: np.ndarray
+    order: np.ndarray
+    cap: np.ndarray
+    weights: np.ndarray
+
+
 def median_subgradient(
-    vals: np.ndarray,
-    order: np.ndarray,
-    weights: np.ndarray,
+    opts: SortedOptions,
     k: int,
     dist: np.ndarray,
     start: np.ndarray,
     *,
     iterations: int = 400,
     target_gap: float = 1e-4,
+    deadline: float = np.inf,
 ) -> MedianBounds:
     r"""Lagrangian bound of the p-median with the assignment rows relaxed.
 
@@ -252,28 +272,35 @@ def median_subgradient(
 
     Parameters
     ----------
-    vals, order
-        Per row, the sorted finite costs and their (free) columns, padded with ``inf``.
-    weights
-        Row weights (``> 0``).
+    opts
+        The rows' nearest options, their costs and weights.
     k
         Columns to open.
     dist
         ``(rows, columns)`` cost matrix (``inf`` unreachable) for evaluating plans.
     start
         Bool mask of a feasible plan.
-    iterations, target_gap
-        Stopping rules.
+    iterations, target_gap, deadline
+        Stopping rules (``deadline`` on :func:`time.perf_counter`).
 
     Returns
     -------
     MedianBounds
+
+    Notes
+    -----
+    Only the first ``vals.shape[1]`` options of a row enter :math:`\rho`; ``λ_i`` is capped at
+    ``w_i`` times the cost of the first option left out, so every option left out has
+    :math:`w_i d_{ij} \ge \lambda_i` and contributes nothing: the bound stays exact for the
+    capped ``λ`` (any ``λ`` gives a valid bound).
     """
+    vals, order, cap, weights = opts.vals, opts.order, opts.cap, opts.weights
     n_cols = dist.shape[1]
     finite = np.where(np.isfinite(dist), dist, 1e30)
     best, upper = locate_allocate(dist, weights, start, finite)
     _, near = median_cost(dist, weights, best)
-    lam = weights * dist[np.arange(dist.shape[0]), near]
+    lam_cap = weights * cap
+    lam = np.minimum(weights * dist[np.arange(dist.shape[0]), near], lam_cap)
     wv = weights[:, None] * vals
     lower, best_lam, mu, stall, it = -np.inf, lam.copy(), 2.0, 0, 0
     for it in range(1, iterations + 1):
@@ -287,7 +314,7 @@ def median_subgradient(
             stall += 1
             if stall >= 15:
                 mu, stall = mu / 2, 0
-        if it % 25 == 1:
+        if it % 50 == 1 or time.perf_counter() >= deadline:
             y = np.zeros(n_cols, dtype=bool)
             y[top] = True
             y, cand = locate_allocate(dist, weights, y, finite)
@@ -295,13 +322,15 @@ def median_subgradient(
                 best, upper = y, cand
         if upper - lower <= target_gap * abs(upper) or mu < 1e-5:
             break
+        if time.perf_counter() >= deadline:
+            break
         chosen = np.zeros(n_cols, dtype=bool)
         chosen[top] = True
         g = 1.0 - (mask & chosen[order]).sum(axis=1)
         norm = float(g @ g)
         if norm == 0:
             break
-        lam = np.maximum(0.0, lam + mu * (upper - value) / norm * g)
+        lam = np.clip(lam + mu * (upper - value) / norm * g, 0.0, lam_cap)
     fixed_open, fixed_closed = _median_fix(vals, order, weights, best_lam, k, upper, n_cols)
     return MedianBounds(lower, upper, best, fixed_open, fixed_closed, it)
 

@@ -270,7 +270,7 @@ class MCLP(SitingModel):
         )
         if upper - lower <= mip_gap * max(lower, 1e-12):
             sol = Solution(self._open_mask(best), solver="lagrangian+greedy")
-            return Exact(sol, self.offset + upper, True, method=method)
+            return Exact(sol, self.offset + upper, True, method=method, heuristic_done=True)
         keep = ~cb.fixed_open & ~cb.fixed_closed
         done = (cover @ cb.fixed_open.astype(np.float64)) > 0.5
         sub = cover[~done][:, keep]
@@ -305,7 +305,7 @@ class MCLP(SitingModel):
         bound = min(bound, upper)
         sol = Solution(self._open_mask(best))
         ok = upper - lower <= mip_gap * max(lower, 1e-12) or (optimal and bound <= lower + 1e-6)
-        return Exact(sol, self.offset + bound, ok, method=method)
+        return Exact(sol, self.offset + bound, ok, method=method, heuristic_done=True)
 
     def _exact_mip(self, time_limit: float, mip_gap: float) -> Exact:
         nf = self.rules.free.size
@@ -450,6 +450,8 @@ class PMedian(SitingModel):
         return prog, relaxed[fb], f0
 
     lagrange_min_pairs: int = 1_000_000  # client-candidate pairs from which Lagrange runs first
+    lagrange_width: int = 160  # nearest options per client in the Lagrangian (λ capped beyond)
+    radius_max_pairs: int = 1_500_000  # largest reduced radius model tried after Lagrange
 
     def _exact(self, time_limit: float, mip_gap: float) -> Exact:
         if self.formulation == "classic":
@@ -472,13 +474,19 @@ class PMedian(SitingModel):
         r = self.rules
         k = int(r.k or 0)
         dist = self.free_cost
-        width = int(self.count.max())
+        width = min(int(self.count.max()), self.lagrange_width)
         vals = np.where(
             np.arange(width)[None, :] < self.count[:, None], self.vals[:, :width], np.inf
         )
+        cap = np.where(self.count > width, self.vals[:, min(width, self.vals.shape[1] - 1)], np.inf)
         start = lagrange.greedy_median(dist, self.weights, k)
         mb = lagrange.median_subgradient(
-            vals, self.order[:, :width], self.weights, k, dist, start, target_gap=mip_gap / 2
+            lagrange.SortedOptions(vals, self.order[:, :width], cap, self.weights),
+            k,
+            dist,
+            start,
+            target_gap=mip_gap / 2,
+            deadline=time.perf_counter() + 0.4 * time_limit,
         )
         method = (
             f"Lagrangian bound ({mb.iterations} subgradient steps), reduction fixed "
@@ -487,10 +495,16 @@ class PMedian(SitingModel):
         )
         best = Solution(self._open_mask(mb.best), solver="lagrangian+greedy")
         if mb.upper - mb.lower <= mip_gap * abs(mb.upper):
-            return Exact(best, mb.lower, True, method=method)
+            return Exact(best, mb.lower, True, method=method, heuristic_done=True)
         left = deadline - time.perf_counter()
-        if left <= 1:
-            return Exact(best, mb.lower, False, method=method)
+        keep = int(r.free.size - mb.fixed_open.sum() - mb.fixed_closed.sum())
+        pairs = int(np.minimum(self.count, 2 * keep // max(k, 1) + 3).sum())
+        if left <= 1 or pairs > self.radius_max_pairs:
+            method += (
+                f"; reduced model too large for the time left ({pairs} pairs): "
+                "Lagrangian bound and best plan reported"
+            )
+            return Exact(best, mb.lower, False, method=method, heuristic_done=True)
         sub = PMedian.from_cost_matrix(
             self.cost,
             self.weights,
@@ -510,7 +524,7 @@ class PMedian(SitingModel):
                 sol = cand
         value = self._evaluate(sol)["objective"]
         ok = value - bound <= max(mip_gap * abs(value), 1e-6)
-        return Exact(sol, bound, ok, method=method)
+        return Exact(sol, bound, ok, method=method, heuristic_done=True)
 
     def _exact_radius(self, time_limit: float, mip_gap: float) -> Exact:
         """Radius formulation (:mod:`planning.siting.radius`) with level deepening."""

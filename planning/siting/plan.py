@@ -362,8 +362,23 @@ def _solver(ctx: _Run):
         return PMedian.from_cost_matrix(ctx.times, w, p=opts.p, **side)
     if opts.model == "lscp":
         return LSCP.from_cost_matrix(ctx.times, w, service_radius=opts.threshold_min, **side)
-    return CapacitatedPMedian.from_cost_matrix(ctx.times, w, p=opts.p,
-                                               capacities=_capacities(ctx, w), demand=w, **side)
+    try:
+        return CapacitatedPMedian.from_cost_matrix(ctx.times, w, p=opts.p,
+                                                   capacities=_capacities(ctx, w), demand=w,
+                                                   **side)
+    except InfeasibleError as exc:
+        raise _with_staff(exc, ctx) from exc
+
+
+def _with_staff(exc: InfeasibleError, ctx: _Run) -> InfeasibleError:
+    """Add "or M more staff" (shortfall / the profile's clients per worker) to a shortfall."""
+    per_staff = ctx.profile.clients_per_staff if ctx.profile is not None else None
+    if exc.key != "err_capacity_shortfall" or not per_staff:
+        return exc
+    staff = int(np.ceil(float(exc.params["shortfall"]) / float(per_staff)))
+    msg = f"{exc}; or {staff} more staff at {per_staff:g} clients each"
+    params = {**exc.params, "extra_staff": staff}
+    return InfeasibleError(msg, key="err_capacity_more", params=params)
 
 
 def _check_reachable(demand: gpd.GeoDataFrame, times: np.ndarray) -> None:
