@@ -91,6 +91,7 @@ def test_chinese_mode_shows_no_identifiers_or_english_status_words(page, app_url
         _idle(page)
     if path in ("", "地图_Map", "合规_Compliance", "可达性_Access"):
         _map_frame(page)
+    assert page.get_by_role("button", name="Deploy").count() == 0  # client.toolbarMode
     text = _visible_text(page)
     ids = sorted(set(SNAKE.findall(text)))
     english = sorted(set(ENGLISH_STATUS.findall(text)))

@@ -40,3 +40,15 @@ def test_district_map_is_fitted_and_labelled_in_english(demo):
     html = maps.map_html(m)
     assert "Township without a station" in html and "东城区" in html
     assert m.options["zoom"] >= 11
+
+
+def test_search_zooms_to_the_township_found(demo):
+    html = maps.map_html(maps.planner_map(demo.subset(["东城区"])))
+    assert "L.Control.Search" in html
+    assert "getBoundsZoom(latlng.layer.getBounds())" in html  # polygons: fit the township
+
+
+def test_document_is_light_and_names_are_readable(demo):
+    html = maps.map_html(maps.overview_map(demo))
+    assert len(html.encode()) < 1_000_000  # was 1.7 MB: 343 full-precision polygons, 700 markers
+    assert "东城区" in html and "\\u4e1c" not in html
