@@ -234,3 +234,15 @@ def test_capacity_shortfall_says_how_many_more_stations(caps):
     else:
         assert exc.params["extra_sites"] == need - 2
         assert f"需再增加 {need - 2} 个站点" in render_error(exc, "zh")
+
+
+def test_describe_tells_the_method_before_solving():
+    cost, w = instance(20, 8, 0)
+    model = PMedian.from_cost_matrix(cost, w, p=2)
+    info = model.describe()
+    assert info["method"] == "exact" and info["nonzeros"] > 0
+    assert info["demand_points"] == 20 and info["candidates"] == 8
+    small = model.describe(max_exact_size=info["nonzeros"] - 1)
+    assert small["method"] == "heuristic" and "max_exact_size" in small["reason"]
+    res = model.solve(max_exact_size=info["nonzeros"] - 1)
+    assert res.status == "heuristic" and "no proof" in res.method

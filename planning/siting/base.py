@@ -429,6 +429,43 @@ class SitingModel:
         raise NotImplementedError
 
     # -- shared -----------------------------------------------------------------------------
+    def describe(
+        self, *, method: str = "auto", max_exact_size: int = DEFAULT_MAX_EXACT_SIZE
+    ) -> dict[str, Any]:
+        """Model size and the method :meth:`solve` will use, before solving (for the app).
+
+        Parameters
+        ----------
+        method, max_exact_size
+            As for :meth:`solve`.
+
+        Returns
+        -------
+        dict
+            ``model``, ``demand_points``, ``candidates``, ``free_candidates``, ``nonzeros``
+            (estimated constraint-matrix nonzeros of the exact model), ``max_exact_size`` and
+            ``method``: ``"exact"`` or ``"heuristic"`` (with ``reason``).
+        """
+        size = self._size()
+        heuristic = method == "heuristic" or (method == "auto" and size > max_exact_size)
+        reason = (
+            "heuristic requested"
+            if method == "heuristic"
+            else f"model size {size} nonzeros > max_exact_size {max_exact_size}"
+            if heuristic
+            else "exact (HiGHS) with proof of optimality or a stated gap"
+        )
+        return {
+            "model": self.name,
+            "demand_points": int(self.cost.shape[0]),
+            "candidates": int(self.cost.shape[1]),
+            "free_candidates": int(self.rules.free.size),
+            "nonzeros": int(size),
+            "max_exact_size": int(max_exact_size),
+            "method": "heuristic" if heuristic else "exact",
+            "reason": reason,
+        }
+
     def _open_mask(self, y: np.ndarray) -> np.ndarray:
         mask = self.rules.forced.copy()
         mask[self.rules.free[np.asarray(y) > 0.5]] = True
