@@ -130,8 +130,19 @@ def _widget(page, testid: str, label: str, *, scope: str = "stMain"):
 
 
 def _upload(page, label: str, path: Path):
+    """Upload ``path`` into the uploader labelled ``label``; retried if a rerun swallowed it."""
     uploader = _widget(page, "stFileUploader", label)
-    uploader.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
+    chip = uploader.locator("[data-testid='stFileChipName']", has_text=path.name)
+    for _ in range(3):
+        _ready(page)
+        uploader.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
+        try:
+            chip.wait_for(timeout=30_000)
+            return
+        except PlaywrightTimeoutError:
+            continue
+    msg = f"{path.name} never showed in the uploader {label!r}"
+    raise AssertionError(msg)
 
 
 def _pick(page, label: str, option: str, *, scope: str = "stMain"):
@@ -204,7 +215,10 @@ def _column(rows: list[tuple], header: str) -> list[str]:
     return []
 
 
-def _shot(page, artifacts: Path, step: str):
+def _shot(page, artifacts: Path, step: str, *, show=None):
+    """Save a screenshot of the step (scrolled to ``show`` when given) into artifacts/."""
+    if show is not None:
+        show.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / f"real_data_{step}.png"), full_page=True)
 
 
@@ -277,7 +291,7 @@ def test_real_beijing_through_the_data_page_to_one_district_exports(
     assert not _no_demo_words(caption.inner_text())
     page.locator("[data-testid='stMain'] iframe").first.wait_for()
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
-    _shot(page, artifacts, "3_preview")
+    _shot(page, artifacts, "3_preview", show=caption)
     page.get_by_role("button", name=_zh("use_data")).click()
     page.get_by_text(_zh("data_replaced")).wait_for()
     _ready(page)
@@ -318,7 +332,12 @@ def test_real_beijing_through_the_data_page_to_one_district_exports(
     page.get_by_text(_zh("before_after")).wait_for()
     before = _table_cell(page, _zh("kpi_failing_findings"), _zh("before"))
     assert int(before.replace(",", "")) == n_fail  # the same findings as the compliance page
-    _shot(page, artifacts, "7_siting")
+    after = _table_cell(page, _zh("kpi_failing_findings"), _zh("after"))
+    assert int(after.replace(",", "")) < n_fail
+    served = _zh("kpi_townships_with_station")
+    assert _table_cell(page, served, _zh("before")) == str(n_stations)  # one per street
+    assert _table_cell(page, served, _zh("after")) == str(n_towns)  # every street now has one
+    _shot(page, artifacts, "7_siting", show=page.get_by_text(_zh("before_after")))
 
     # 7. exports of the district ---------------------------------------------------------------
     _goto_nav(page, "导出")
