@@ -615,3 +615,8 @@ TEXT.update({
         "{extra_sites} more stations or {extra_staff} more staff would cover it.",
     ),
 })
+
+TEXT.update({
+    "model_fair_mclp": ("公平覆盖（最差街乡覆盖率最大化）",
+                        "Fair covering (worst-served township first)"),
+})

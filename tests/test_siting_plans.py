@@ -246,3 +246,22 @@ def test_describe_tells_the_method_before_solving():
     assert small["method"] == "heuristic" and "max_exact_size" in small["reason"]
     res = model.solve(max_exact_size=info["nonzeros"] - 1)
     assert res.status == "heuristic" and "no proof" in res.method
+
+
+def test_fair_covering_runs_from_suggest_sites(demo):
+    from planning.siting.plan import SitingOptions, suggest_sites
+
+    ds = demo.subset(["东城区"])
+    fair = suggest_sites(ds, SitingOptions(model="fair_mclp", p=2, threshold_min=10))
+    plain = suggest_sites(ds, SitingOptions(model="mclp", p=2, threshold_min=10))
+    assert fair.result.model == "fair-mclp" and fair.result.status == "optimal"
+    assert fair.result.objective <= plain.result.objective + 1e-6
+
+    def worst(plan):
+        a = plan.assignment
+        ok = a["minutes"] <= 10
+        return (a["weight"] * ok).groupby(a["unit_id"]).sum().div(
+            a.groupby("unit_id")["weight"].sum()
+        ).min()
+
+    assert worst(fair) >= worst(plain) - 1e-9

@@ -10,7 +10,9 @@ interchange answers instances above the exact size limit. Candidate sites come f
 from __future__ import annotations
 
 from planning.siting.capacitated import CapacitatedMCLP, CapacitatedPMedian
+from planning.siting.fairness import FairCover, FairnessResult
 from planning.siting.models import LSCP, MCLP, PCenter, PMedian, RuleOptions
+from planning.siting.multiperiod import MultiPeriodCover, MultiPeriodResult, YearPlan
 from planning.siting.result import STATUSES, SitingResult
 from planning.siting.township import TownshipCover
 
@@ -20,9 +22,14 @@ __all__ = [
     "STATUSES",
     "CapacitatedMCLP",
     "CapacitatedPMedian",
+    "FairCover",
+    "FairnessResult",
+    "MultiPeriodCover",
+    "MultiPeriodResult",
     "PCenter",
     "PMedian",
     "RuleOptions",
     "SitingResult",
     "TownshipCover",
+    "YearPlan",
 ]

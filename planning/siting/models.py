@@ -354,6 +354,19 @@ class PMedian(SitingModel):
     Reductions (exact): ``x_ij`` is built only for the ``|F| - (p + |C|) + 1`` nearest free
     candidates of each demand point (one of them is always open) and only when cheaper than the
     nearest locked site, which becomes a single fallback column; zero-weight demand is dropped.
+
+    Formulation, chosen by the model (``formulation = "auto"``), reported in ``result.method``:
+
+    * the radius formulation of :mod:`planning.siting.radius` (one variable per client and
+      distinct cost level; equal costs share a level, so costs rounded to a resolution give a
+      compact model), with level deepening;
+    * above ``lagrange_min_pairs`` client-candidate pairs and without locked sites, budget or
+      caps: a Lagrangian bound with locate-allocate plans and reduction tests
+      (:mod:`planning.siting.lagrange`) first, then the radius model on what the tests left
+      open. If the time limit stops it, the result says ``time_limit_feasible`` with the
+      Lagrangian bound and gap — never ``optimal`` without the proof.
+
+    ``formulation = "classic"`` keeps the ``x_ij, y_j`` model above.
     """
 
     name = "p-median"

@@ -26,12 +26,15 @@ from planning.rules.profile import Profile
 from planning.settings import DEFAULT, Settings
 from planning.siting import candidates as cand
 from planning.siting.capacitated import CapacitatedPMedian
+from planning.siting.fairness import FairCover
 from planning.siting.models import LSCP, MCLP, PMedian
 from planning.siting.result import SitingResult
 from planning.siting.township import TownshipCover
 
-ModelName = Literal["township_cover", "mclp", "pmedian", "lscp", "cap_pmedian"]
-MODELS: tuple[str, ...] = ("township_cover", "mclp", "pmedian", "lscp", "cap_pmedian")
+ModelName = Literal["township_cover", "mclp", "pmedian", "lscp", "cap_pmedian", "fair_mclp"]
+MODELS: tuple[str, ...] = (
+    "township_cover", "mclp", "pmedian", "lscp", "cap_pmedian", "fair_mclp",
+)
 WEIGHTS: tuple[str, ...] = ("population", "eligible", "patients")
 
 
@@ -72,6 +75,9 @@ class SitingOptions:
         budget.
     year : int, optional
         Milestone year for the failing-findings count before/after (as on the Compliance page).
+    min_share : float, optional
+        ``fair_mclp``: share of each township's demand that must be within ``threshold_min``
+        (``None``: maximise the worst-served township's share, then total coverage).
     """
 
     model: ModelName = "township_cover"
@@ -87,6 +93,7 @@ class SitingOptions:
     site_cost: float | None = None
     budget: float | None = None
     year: int | None = None
+    min_share: float | None = None
 
     def __post_init__(self) -> None:
         """Refuse impossible options with the value received and what is expected."""
@@ -355,6 +362,12 @@ def _solver(ctx: _Run):
         return TownshipCover.from_cost_matrix(
             ctx.times, w, candidate_units=ctx.cands["unit_id"].astype(str).to_numpy(),
             unit_ids=ctx.demand["unit_id"].astype(str).to_numpy(), travel_weight=1.0, **side)
+    if opts.model == "fair_mclp":
+        return FairCover.from_cost_matrix(
+            ctx.times, w, service_radius=opts.threshold_min, p=opts.p,
+            townships=ctx.demand["unit_id"].astype(str).to_numpy(),
+            min_share=opts.min_share or 0.0,
+            mode="min_share" if opts.min_share else "maximin", **side)
     if opts.model == "mclp":
         return MCLP.from_cost_matrix(ctx.times, w, service_radius=opts.threshold_min,
                                      p=None if opts.budget is not None else opts.p, **side)
