@@ -273,8 +273,8 @@ def suggest(
     mapping: MappingOpt = None,
     repair: RepairOpt = False,
     district: DistrictOpt = None,
-    model: Annotated[str, typer.Option(help="township_cover, mclp, pmedian, lscp or "
-                                       "cap_pmedian")] = "township_cover",
+    model: Annotated[str, typer.Option(help="township_cover, mclp, pmedian, lscp, "
+                                       "cap_pmedian or fair_mclp")] = "township_cover",
     p: Annotated[int, typer.Option(help="New sites (mclp, pmedian, cap_pmedian).")] = 3,
     threshold: Annotated[float, typer.Option(help="Minutes (coverage models).")] = 30.0,
     mode: Annotated[str, typer.Option(help="walk or drive.")] = "walk",
