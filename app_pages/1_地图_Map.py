@@ -1,5 +1,8 @@
-"""Map page: boundaries, patient density (small counts suppressed), heat layer, facilities;
-click the map to add a planned station to the current scenario and see its effect."""
+"""Map page: boundaries, patient density, heat layer, facilities; click to plan a station.
+
+Small counts are suppressed. Clicking the map adds a planned station to the current scenario
+and shows its effect on compliance and access.
+"""
 
 from __future__ import annotations
 
@@ -70,6 +73,7 @@ if click:
         where = unit["district"]
 
         def snap(ds: object) -> Snapshot:
+            """Take the compliance and access numbers of ``ds`` for the chosen district."""
             access = access_summary(ds, profile, district=where, threshold=15, mode="walk")
             return Snapshot(ds, findings_for(ds, profile, district=where, year=year),
                             access.townships)

@@ -1,5 +1,8 @@
-"""Scenarios page: saved scenarios of the project — list, rename, duplicate, delete, adopt,
-export/import a file, and compare two side by side (table and maps)."""
+"""Scenarios page: the project's saved scenarios, managed and compared.
+
+List, rename, duplicate, delete, adopt, export/import a file, and compare two side by side
+(table and maps).
+"""
 
 from __future__ import annotations
 

@@ -14,12 +14,14 @@ from planning.data import consistency, ledger, mapping, population
 from planning.data import io as pio
 from planning.data.model import FACILITY_KINDS, SCHEMAS
 from planning.errors import InputError
-from planning.i18n import t
+from planning.i18n import render_error, t
 
 lang, dataset, _district = sidebar()
 _name, profile, _year = profile_picker(lang)
 auth.require_login("editor")
 st.title(t("data_title", lang))
+if flash := st.session_state.pop("_data_flash", None):  # set just before st.rerun()
+    st.success(flash)
 st.caption(t("data_caption", lang))
 
 def _tr(zh: str, en: str) -> str:
@@ -183,7 +185,8 @@ if mapped and not errors:
         if not any(i.level == "error" for i in issues) and st.button(
                 t("use_data", lang), type="primary"):
             st.session_state["dataset"] = candidate
-            st.success(t("data_replaced", lang))
+            st.session_state["_data_flash"] = t("data_replaced", lang)
+            st.rerun()  # the sidebar, drawn before this click, shows the new dataset
 elif errors:
     st.info(t("nothing_changed", lang))
 
@@ -208,10 +211,21 @@ if up is not None:
         if summary.unmatched:
             st.dataframe({"row": [r for r, _ in summary.unmatched],
                           "reason": [why for _, why in summary.unmatched]}, width="stretch")
-        if st.button(t("use_ledger", lang), type="primary"):
-            st.session_state["dataset"] = ledger.with_ledger(dataset, summary)
-            auth.mark_sensitive()
-            st.success(t("data_replaced", lang))
+        empty = bool(summary.n_rows) and not summary.n_matched
+        allow_empty = empty and st.checkbox(
+            "台账未定位到任何人：仍然使用（所有街乡人数记为 0）" if lang == "zh" else
+            "The ledger placed nobody: use it anyway (every township count becomes 0)",
+            key="ledger_allow_empty")
+        if st.button(t("use_ledger", lang), type="primary", disabled=empty and not allow_empty):
+            try:
+                st.session_state["dataset"] = ledger.with_ledger(dataset, summary,
+                                                                 allow_empty=allow_empty)
+            except InputError as exc:
+                st.error(render_error(exc, lang))
+            else:
+                auth.mark_sensitive()
+                st.session_state["_data_flash"] = t("data_replaced", lang)
+                st.rerun()
         project = wui.project_picker(lang)
         if project is not None:  # a dated snapshot of the township counts, kept for progress
             wui.snapshot_form(summary, project=project, lang=lang)

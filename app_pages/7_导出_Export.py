@@ -29,7 +29,8 @@ if st.button(t("prepare", lang), type="primary", key="prepare_exports"):
     for fmt, mime in (("png", "image/png"), ("pdf", "application/pdf")):
         fig = report.coverage_figure(dataset, district=district, page=page)
         files[fmt] = (f"{stem}.{fmt}", report.figure_bytes(fig, fmt), mime)
-    files["gpkg"] = (f"{stem}.gpkg", report.gpkg_bytes(dataset, findings=findings,
+    scoped = dataset.subset([district]) if district else dataset  # the export holds the scope
+    files["gpkg"] = (f"{stem}.gpkg", report.gpkg_bytes(scoped, findings=findings,
                                                        settings=settings()),
                      "application/geopackage+sqlite3")
     files["xlsx"] = (f"compliance_{profile.name}.xlsx",

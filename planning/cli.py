@@ -7,11 +7,17 @@ optimum (``suggest``); 2 bad input (file, row and field are printed).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from planning.data.model import Dataset
+
+if TYPE_CHECKING:  # annotations only: the commands import the engine lazily (fast --help)
+    import pandas as pd
+
+    from planning.batch.runner import PartitionOutcome
+    from planning.rules.profile import Profile
 from planning.errors import InfeasibleError, InputError
 
 app = typer.Typer(
@@ -90,7 +96,7 @@ def _make_folder(folder: Path) -> None:
 
 
 def _formats(formats: str) -> list[str]:
-    """The export formats asked for, all checked before anything is written."""
+    """Check every export format asked for before anything is written."""
     wanted = sorted({f.strip().lower() for f in formats.split(",") if f.strip()})
     unknown = [f for f in wanted if f not in EXPORT_FORMATS]
     if unknown or not wanted:
@@ -242,13 +248,13 @@ def check(
         raise typer.Exit(1)
 
 
-def _isna(v) -> bool:
+def _isna(v: object) -> bool:
     import pandas as pd
 
     return bool(pd.isna(v))
 
 
-def _write_findings(findings, prof, ds: Dataset, out: Path) -> None:
+def _write_findings(findings: pd.DataFrame, prof: Profile, ds: Dataset, out: Path) -> None:
     from planning.publish import report, workbook
 
     suffix = out.suffix.lower()
@@ -417,7 +423,7 @@ def batch(
     from planning import batch as batch_mod
     from planning.batch import national
 
-    def show(o, i: int, n: int) -> None:
+    def show(o: PartitionOutcome, i: int, n: int) -> None:
         r = o.row
         what = (f"{r.get('townships', 0)} townships, {r.get('fail', 0)} fails, "
                 f"{r.get('new_sites', 0)} new sites" if o.status != "failed" else o.error)
@@ -449,6 +455,7 @@ def batch(
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    """Run the ``jingkang`` command."""
     app()
 
 
