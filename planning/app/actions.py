@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -25,6 +25,10 @@ from planning.errors import InputError, PermissionDenied
 from planning.i18n import t
 from planning.roles import ACTIONS, Actor, require
 from planning.settings import DEFAULT, Settings
+
+if TYPE_CHECKING:
+    from planning.data.ledger import LedgerSummary
+    from planning.data.model import Dataset
 
 #: Upload limits in MB per kind of file. ``.streamlit/config.toml``'s ``server.maxUploadSize``
 #: must be at least the largest of these (it is the hard cap the server enforces first).
@@ -40,7 +44,7 @@ _KIND_BY_SUFFIX = {
 
 
 def upload_kind(name: str, *, ledger: bool = False) -> str:
-    """The limit class of an uploaded file: vector, table, ledger, raster, osm or profile.
+    """Return the limit class of an uploaded file: vector, table, ledger, raster, osm, profile.
 
     Raises
     ------
@@ -104,12 +108,12 @@ def check_upload(file: Any, name: str, *, ledger: bool = False, lang: str = "zh"
 
 
 def upload_limits_text(lang: str = "zh") -> str:
-    """The per-type upload limits as one sentence for the page (``t('upload_limits')``)."""
+    """Return the per-type upload limits as one sentence for the page."""
     return t("upload_limits", lang).format(**UPLOAD_LIMITS_MB)
 
 
 def refusal_text(exc: PermissionDenied, lang: str = "zh") -> str:
-    """A refusal as the user should read it, in ``lang`` (no secret, no traceback)."""
+    """Return a refusal as the user should read it, in ``lang`` (no secret, no traceback)."""
     needed = ACTIONS.get(exc.action, "editor")
     return t("permission_denied", lang).format(
         action=t(f"action_{exc.action}", lang), needed=t(f"role_{needed}", lang),
@@ -186,9 +190,9 @@ def upload_layer(actor: Actor, file: str | Path | IO[bytes], layer: str, *,
     return gdf
 
 
-def replace_dataset(actor: Actor, dataset, layers: Mapping[str, gpd.GeoDataFrame], *,
-                    name: str | None = None, source: str = "upload",
-                    settings: Settings = DEFAULT):
+def replace_dataset(actor: Actor, dataset: Dataset, layers: Mapping[str, gpd.GeoDataFrame],
+                    *, name: str | None = None, source: str = "upload",
+                    settings: Settings = DEFAULT) -> Dataset:
     """Check role, then build the dataset with some layers replaced (the caller keeps it).
 
     Returns
@@ -213,7 +217,7 @@ def replace_dataset(actor: Actor, dataset, layers: Mapping[str, gpd.GeoDataFrame
 
 def import_ledger(actor: Actor, file: str | Path | IO[bytes], units: gpd.GeoDataFrame, *,
                   name: str | None = None, datum: str = "wgs84", lang: str = "zh",
-                  settings: Settings = DEFAULT):
+                  settings: Settings = DEFAULT) -> LedgerSummary:
     """Check role and size, then read a patient ledger into a township summary.
 
     Returns
@@ -239,8 +243,8 @@ def import_ledger(actor: Actor, file: str | Path | IO[bytes], units: gpd.GeoData
     return summary
 
 
-def apply_ledger(actor: Actor, dataset, summary, *, name: str,
-                 settings: Settings = DEFAULT):
+def apply_ledger(actor: Actor, dataset: Dataset, summary: LedgerSummary, *, name: str,
+                 settings: Settings = DEFAULT) -> Dataset:
     """Check role, then the dataset with the ledger's township counts in place of the synthetic.
 
     Raises
@@ -291,7 +295,7 @@ def delete_scenario(actor: Actor, store: MutableMapping[str, Any], name: str, *,
     audit(actor, "delete_scenario", name, outcome="ok", settings=settings)
 
 
-def _without_patient_columns(dataset):
+def _without_patient_columns(dataset: Dataset) -> Dataset:
     import dataclasses
 
     from planning.publish.privacy import PATIENT_COLUMNS
@@ -301,7 +305,7 @@ def _without_patient_columns(dataset):
         else dataset
 
 
-def export_layers(actor: Actor, dataset, path: str | Path, *,
+def export_layers(actor: Actor, dataset: Dataset, path: str | Path, *,
                   findings: pd.DataFrame | None = None, include_patient_layers: bool = False,
                   settings: Settings = DEFAULT) -> Path:
     """Check role, then write the GeoPackage of all layers.
@@ -394,7 +398,7 @@ def accept_dataset(actor: Actor, dataset: Any, *, target: str = "dataset",
 
 def exportable(actor: Actor, dataset: Any, *, target: str = "exports",
                settings: Settings = DEFAULT) -> Any:
-    """The dataset an actor may export: without patient-derived columns unless they may.
+    """Return the dataset an actor may export: patient-derived columns only if they may.
 
     Parameters
     ----------

@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,7 +201,7 @@ def load_users(path: str | Path | None = None,
 
 
 def authenticate(users: Mapping[str, User], name: str, password: str) -> User | None:
-    """The user if ``name`` and ``password`` match, else ``None``.
+    """Return the user if ``name`` and ``password`` match, else ``None``.
 
     An unknown name costs the same scrypt work as a wrong password, so timing does not reveal
     which names exist.
@@ -218,8 +218,11 @@ def serve_mode(env: Mapping[str, str] | None = None) -> bool:
 
 
 def auth_required(*, sensitive: bool, env: Mapping[str, str] | None = None) -> bool:
-    """Login is required for real (sensitive) data, in network mode (``JINGKANG_SERVE=1``), or
-    everywhere when ``JINGKANG_AUTH=1``."""
+    """Tell whether login is required.
+
+    It is for real (sensitive) data, in network mode (``JINGKANG_SERVE=1``), and everywhere
+    when ``JINGKANG_AUTH=1``.
+    """
     env = os.environ if env is None else env
     return (sensitive or serve_mode(env)
             or env.get("JINGKANG_AUTH", "").strip().lower() in ("1", "true", "yes", "on"))
@@ -250,7 +253,8 @@ class LoginGuard:
         Memory bound: beyond this many tracked keys, stale ones are dropped.
     """
 
-    def __init__(self, *, clock=time.monotonic, max_keys: int = 10_000) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = 10_000) -> None:
         self._clock = clock
         self._max_keys = max_keys
         self._mutex = threading.Lock()
@@ -307,7 +311,7 @@ GUARD = LoginGuard()
 
 def client_address(headers: Mapping[str, str] | None, peer: str | None, *,
                    trust_proxy: bool) -> str:
-    """The client address to count failures against.
+    """Return the client address to count failures against.
 
     Parameters
     ----------
@@ -385,7 +389,7 @@ def login_attempt(users: Mapping[str, User], name: str, password: str, *, addres
 
 
 def actor_for(user: User | None, *, required: bool) -> Actor:
-    """The :class:`~planning.roles.Actor` for engine calls.
+    """Return the :class:`~planning.roles.Actor` for engine calls.
 
     The logged-in user; with no login required (``make app`` on 127.0.0.1, demo data) the
     single local user :data:`planning.roles.LOCAL`; and when login is required but nobody is
@@ -530,7 +534,7 @@ def _page_name() -> str:
 
 
 def gate(*, settings: Settings = DEFAULT) -> Actor:
-    """The login gate ``app.py`` runs before any page: login form or the user and a logout button.
+    """Run the login gate before any page: the login form, or the user and a logout button.
 
     Returns
     -------
@@ -555,7 +559,7 @@ def gate(*, settings: Settings = DEFAULT) -> Actor:
 
 def current_actor(*, users: Mapping[str, User] | None = None,
                   settings: Settings = DEFAULT) -> Actor:
-    """The :class:`~planning.roles.Actor` of this browser session, for engine calls.
+    """Return the :class:`~planning.roles.Actor` of this browser session, for engine calls.
 
     Pages pass it to :mod:`planning.app.actions`; see :func:`actor_for`.
     """
