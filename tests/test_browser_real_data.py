@@ -369,10 +369,6 @@ def test_real_beijing_through_the_data_page_to_one_district_exports(
     # ... and only the district's real streets, as many as the shared file has
     units = pyogrio.read_dataframe(gpkg, layer="units")
     districts = pyogrio.read_dataframe(gpkg, layer="districts")
-    if len(units) == all_towns and len(districts) == all_districts:
-        pytest.xfail("known bug: the Export page's GeoPackage holds every district's units and "
-                     "outlines although one district is chosen (7_导出_Export.py passes the "
-                     "whole dataset to report.gpkg_bytes; the CLI export scopes it)")
     assert len(units) == n_towns and set(units["district"]) == {DISTRICT}
     assert set(units["unit_id"].astype(str)) == set(district_towns["code"].astype(str))
     assert set(districts["name"]) == {DISTRICT}
