@@ -1,4 +1,4 @@
-"""Shared machinery of the siting models: input checks, side constraints, MILP assembly, solve.
+r"""Shared machinery of the siting models: input checks, side constraints, MILP assembly, solve.
 
 Every model reduces to the same shape. Candidates are split into *forced* sites (locked and not
 closable: always open, no variable), *free* sites (one binary ``y_j`` each: new candidates and
@@ -65,7 +65,7 @@ def as_cost_matrix(cost: ArrayLike) -> np.ndarray:
 
 
 def as_vector(values: ArrayLike | None, n: int, name: str, *, default: float) -> np.ndarray:
-    """A finite, non-negative float vector of length ``n`` (``default`` everywhere if ``None``)."""
+    """Return a finite, non-negative vector of length ``n`` (``default`` if ``None``)."""
     if values is None:
         return np.full(n, float(default))
     arr = np.asarray(values, dtype=np.float64).ravel()
@@ -148,8 +148,10 @@ class SiteRules:
                 out.append((mat, np.full(used.size, -np.inf), self.group_room[used]))
         return out
 
-    def limits(self, capacities: np.ndarray | None = None, min_capacity: float | None = None):
-        """The same rules as :class:`~planning.siting.heuristics.SideLimits` for heuristics."""
+    def limits(
+        self, capacities: np.ndarray | None = None, min_capacity: float | None = None
+    ) -> Any:
+        """Return these rules as :class:`~planning.siting.heuristics.SideLimits`."""
         from planning.siting.heuristics import SideLimits
 
         codes = None if self.group_codes is None else self.group_codes[self.free]
@@ -163,7 +165,7 @@ class SiteRules:
         )
 
 
-def make_rules(
+def make_rules(  # noqa: PLR0913 - the shared keyword options of every model (RuleOptions)
     n: int,
     *,
     p: int | None = None,
@@ -343,6 +345,7 @@ class Program:
 
     @property
     def nnz(self) -> int:
+        """Nonzeros of the constraint matrix so far."""
         return int(sum(r.size for r in self._r))
 
     def solve(self, time_limit: float, mip_gap: float) -> Any:
@@ -624,7 +627,9 @@ class SitingModel:
         )
 
 
-def nearest_open(cost: np.ndarray, open_mask: np.ndarray, radius: float = math.inf):
+def nearest_open(
+    cost: np.ndarray, open_mask: np.ndarray, radius: float = math.inf
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest open candidate and its cost per demand point (``-1``/``inf`` if none in radius)."""
     cols = np.flatnonzero(open_mask)
     if cols.size == 0:

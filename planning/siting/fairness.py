@@ -31,6 +31,7 @@ from planning.errors import InputError
 from planning.settings import DEFAULT, Settings
 from planning.siting.base import (
     Exact,
+    Program,
     SitingModel,
     Solution,
     as_cost_matrix,
@@ -204,7 +205,9 @@ class FairCover(SitingModel):
         sol = None if x is None else Solution(self._open_mask(x[:nf]))
         return Exact(sol, bound, optimal, method="MILP with township share rows")
 
-    def _run_raw(self, prog, time_limit, mip_gap):
+    def _run_raw(
+        self, prog: Program, time_limit: float, mip_gap: float
+    ) -> tuple[np.ndarray | None, float, bool]:
         res = prog.solve(time_limit, mip_gap)
         if res.x is None:
             return None, math.nan, False

@@ -335,7 +335,15 @@ def median_subgradient(
     return MedianBounds(lower, upper, best, fixed_open, fixed_closed, it)
 
 
-def _median_fix(vals, order, weights, lam, k, upper, n_cols):
+def _median_fix(
+    vals: np.ndarray,
+    order: np.ndarray,
+    weights: np.ndarray,
+    lam: np.ndarray,
+    k: int,
+    upper: float,
+    n_cols: int,
+) -> tuple[np.ndarray, np.ndarray]:
     wv = weights[:, None] * vals
     mask = wv < lam[:, None]
     rho = np.bincount(order[mask], weights=(wv - lam[:, None])[mask], minlength=n_cols)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -270,7 +271,9 @@ class MultiPeriodCover:
                 opened[j] = self.plan.years[t]
         return self._report(opened, res, mip_gap, base_w, t0)
 
-    def _report(self, opened, res, mip_gap, base_w, t0) -> MultiPeriodResult:
+    def _report(
+        self, opened: np.ndarray, res: Any, mip_gap: float, base_w: float, t0: float
+    ) -> MultiPeriodResult:
         years = self.plan.years
         rows, objective = [], 0.0
         total = float(self.weights.sum())
