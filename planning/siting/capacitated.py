@@ -293,7 +293,10 @@ class CapacitatedPMedian(_Capacitated):
         k = max((self.rules.k or 0) + int(self.rules.forced.sum()), 1)
         start = self.start_depth or int(np.ceil(3 * count.max(initial=0) / k)) + 3
         depth = np.minimum(count, start)
+        rounds = 0
         while True:
+            rounds += 1
+            method = f"assignment MILP on nearest options (x_ij, y_j), {rounds} round(s)"
             use = rank < depth[rows]
             short = np.flatnonzero(depth < count)
             nxt = pc[first[short] + depth[short]]
@@ -302,7 +305,7 @@ class CapacitatedPMedian(_Capacitated):
             left = max(deadline - time.perf_counter(), 1e-3)
             x, bound, optimal = self._run(prog, left, mip_gap)
             if x is None:
-                return Exact(None, bound, optimal)
+                return Exact(None, bound, optimal, method=method)
             n_use = int(use.sum())
             sol = Solution(
                 self._open_mask(x[:nf]), x=self._shares(x[x0 : x0 + n_use], rows[use], cols[use])
@@ -312,7 +315,7 @@ class CapacitatedPMedian(_Capacitated):
                 if used.size:  # keep the sites, allocate over all pairs
                     left = max(deadline - time.perf_counter(), 1.0)
                     sol = self._allocate(sol.open, "eq", 1.0, left)
-                return Exact(sol, bound, optimal and not used.size)
+                return Exact(sol, bound, optimal and not used.size, method=method)
             depth[used] = np.minimum(count[used], 2 * depth[used] + 1)
 
     def _heuristic(self) -> Solution | None:
