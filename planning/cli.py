@@ -295,6 +295,11 @@ def suggest(
     = "beijing-2018",
     year: Annotated[int | None, typer.Option(help="Milestone year for the findings count.")]
     = None,
+    participation: Annotated[float, typer.Option(
+        help="cap_pmedian: share of eligible patients expected to attend (clients).")] = 0.5,
+    min_share: Annotated[float | None, typer.Option(
+        help="fair_mclp: minimum share of every township within the threshold "
+             "(default: maximise the worst-served township).")] = None,
 ) -> None:
     """Suggest new station sites with an exact model; print status, objective, bound, gap."""
     from planning.rules import load_profile
@@ -313,7 +318,8 @@ def suggest(
             net = netmod.routing_network(netmod.graph_from_file(network, mode=mode))
         with typer.progressbar(length=1, label="solving") as bar:
             options = SitingOptions(model=model, p=p, threshold_min=threshold, mode=mode,
-                                    weight=weight, time_limit=time_limit, year=year)
+                                    weight=weight, time_limit=time_limit, year=year,
+                                    participation=participation, min_share=min_share)
             plan = suggest_sites(ds, options, profile=prof, network=net)
             bar.update(1)
     except InputError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from planning.access.coverage import AccessOptions, population_grid, township_access
@@ -45,32 +46,39 @@ def test_mclp_covers_at_least_as_much_as_before(dongcheng):
     assert plan.result.objective == pytest.approx(k["after"], rel=1e-6)
 
 
-def test_capacitated_infeasible_message_has_numbers(dongcheng):
-    with pytest.raises(InfeasibleError, match=r"total capacity [\d.]+ < demand"):
-        suggest_sites(
-            dongcheng,
-            SitingOptions(model="cap_pmedian", p=1, weight="population"),
-            profile="beijing-2018",
-        )
-    with pytest.raises(InfeasibleError, match=r"total capacity [\d.]+ < demand"):
-        suggest_sites(
-            dongcheng,
-            SitingOptions(model="cap_pmedian", p=1, weight="eligible"),
-            profile="beijing-2018",
-        )
-    plan = suggest_sites(
-        dongcheng,
-        SitingOptions(model="cap_pmedian", p=15, weight="eligible", spacing_m=1000),
-        profile="beijing-2018",
-    )
-    assert plan.result.status in ("optimal", "time_limit_feasible")
+def test_capacity_is_in_clients_and_shortfall_says_what_would_cover_it(dongcheng):
+    staff = float(dongcheng.stations()["staff"].sum())
+    eligible = float(dongcheng.units["eligible"].sum())
+    assert staff * 5 < eligible  # every eligible patient attending overflows the stations
+    with pytest.raises(InfeasibleError, match=r"total capacity [\d.]+ < demand") as err:
+        suggest_sites(dongcheng, SitingOptions(model="cap_pmedian", p=1, participation=1.0),
+                      profile="beijing-2018")
+    shortfall = float(err.value.params["shortfall"])
+    assert err.value.params["extra_staff"] == int(np.ceil(shortfall / 5))  # 1:5 from profile
+    # population weights the travel time only: it never enters a capacity row
+    plan = suggest_sites(dongcheng, SitingOptions(model="cap_pmedian", p=3, participation=0.5,
+                                                  weight="population"),
+                         profile="beijing-2018")
+    assert plan.result.status == "optimal" and plan.result.gap == pytest.approx(0.0)
     caps = plan.candidates["capacity"].to_numpy(dtype=float)
     caps = np.where(np.isfinite(caps), caps, np.nanmedian(caps))
-    assert (np.asarray(plan.result.load) <= caps + 1e-6).all()
-    load = plan.assignment.groupby("site_id")["weight"].sum()
-    assert len(plan.sites) == 15 and load.sum() == pytest.approx(
-        float(dongcheng.units["eligible"].sum())
-    )
+    load = np.asarray(plan.result.load, dtype=float)
+    assert (load <= caps + 1e-6).all()
+    assert load.sum() == pytest.approx(0.5 * eligible)  # clients, not residents
+    with pytest.raises(InputError, match="participation"):
+        SitingOptions(model="cap_pmedian", participation=1.5)
+
+
+def test_clients_fall_back_to_patients_and_refuse_without_counts(dongcheng):
+    from planning.siting.plan import clients_per_township
+
+    units = dongcheng.units[["unit_id", "eligible", "patients"]].copy()
+    units.loc[units.index[0], "eligible"] = pd.NA
+    got = clients_per_township(units, 0.5)
+    assert got[0] == pytest.approx(0.5 * float(units["patients"].iloc[0]))
+    assert got[1] == pytest.approx(0.5 * float(units["eligible"].iloc[1]))
+    with pytest.raises(InputError, match="load a ledger"):
+        clients_per_township(units.drop(columns=["eligible", "patients"]), 0.5)
 
 
 def test_unknown_model_and_weight(dongcheng):

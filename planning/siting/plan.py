@@ -78,6 +78,12 @@ class SitingOptions:
     min_share : float, optional
         ``fair_mclp``: share of each township's demand that must be within ``threshold_min``
         (``None``: maximise the worst-served township's share, then total coverage).
+    participation : float
+        ``cap_pmedian``: share of the eligible patients (registered home patients where a
+        township has no eligible count) expected to attend a station. Clients per township =
+        eligible × participation, in the same unit as station capacity (staff × clients per
+        worker); ``weight`` (e.g. population) only weights the travel time. The default 0.5 is
+        a planning assumption, not a policy figure: set it from local experience.
     """
 
     model: ModelName = "township_cover"
@@ -94,6 +100,7 @@ class SitingOptions:
     budget: float | None = None
     year: int | None = None
     min_share: float | None = None
+    participation: float = 0.5
 
     def __post_init__(self) -> None:
         """Refuse impossible options with the value received and what is expected."""
@@ -107,6 +114,9 @@ class SitingOptions:
             if not getattr(self, name) > 0:
                 msg = f"{name} must be > 0; got {getattr(self, name)!r}"
                 raise InputError(msg, field=name)
+        if not 0 < self.participation <= 1:
+            msg = f"participation must be a share in (0, 1]; got {self.participation!r}"
+            raise InputError(msg, field="participation")
         if self.p < 1:
             msg = f"p must be at least 1; got {self.p!r}"
             raise InputError(msg, field="p")
@@ -344,6 +354,38 @@ def _side_rules(ctx: _Run) -> dict:
     return side
 
 
+def clients_per_township(units: pd.DataFrame, participation: float) -> np.ndarray:
+    """Compute the expected station clients per township: eligible patients × participation.
+
+    Parameters
+    ----------
+    units : pandas.DataFrame
+        Townships with ``eligible`` (and/or ``patients``) counts.
+    participation : float
+        Share of them expected to attend.
+
+    Returns
+    -------
+    numpy.ndarray
+        Clients per township (the eligible count where known, else registered home patients;
+        0 where neither is known).
+
+    Raises
+    ------
+    InputError
+        The townships carry neither count: capacity in clients cannot be planned.
+    """
+    cols = [c for c in ("eligible", "patients") if c in units.columns]
+    if not cols or all(units[c].isna().all() for c in cols):
+        msg = ("the capacitated model counts clients (eligible patients × participation); the "
+               "townships have no 'eligible' or 'patients' counts — load a ledger first")
+        raise InputError(msg, source="units", field="eligible")
+    best = pd.Series(np.nan, index=units.index, dtype=float)
+    for c in cols:  # eligible first, patients where eligible is unknown
+        best = best.fillna(pd.to_numeric(units[c], errors="coerce").astype(float))
+    return best.fillna(0.0).to_numpy(dtype=float) * float(participation)
+
+
 def _capacities(ctx: _Run, w: np.ndarray) -> np.ndarray:
     per_staff = ctx.profile.clients_per_staff if ctx.profile is not None else None
     if per_staff is None:
@@ -375,10 +417,13 @@ def _solver(ctx: _Run):
         return PMedian.from_cost_matrix(ctx.times, w, p=opts.p, **side)
     if opts.model == "lscp":
         return LSCP.from_cost_matrix(ctx.times, w, service_radius=opts.threshold_min, **side)
+    clients = clients_per_township(
+        ctx.dataset.units.set_index("unit_id").loc[ctx.demand["unit_id"]].reset_index(),
+        opts.participation)
     try:
         return CapacitatedPMedian.from_cost_matrix(ctx.times, w, p=opts.p,
-                                                   capacities=_capacities(ctx, w), demand=w,
-                                                   **side)
+                                                   capacities=_capacities(ctx, clients),
+                                                   demand=clients, **side)
     except InfeasibleError as exc:
         raise _with_staff(exc, ctx) from exc
 
