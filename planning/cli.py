@@ -347,6 +347,67 @@ def suggest(
         raise typer.Exit(1)
 
 
+def _numbers(text: str, what: str, *, cast: type = float) -> tuple:
+    try:
+        return tuple(cast(v.strip()) for v in text.split(",") if v.strip())
+    except ValueError:
+        msg = f"--{what} must be a comma list of numbers; got {text!r}"
+        raise InputError(msg, field=what) from None
+
+
+@app.command("plan-years")
+def plan_years(
+    years: Annotated[str, typer.Option(help="Milestone years, e.g. 2025,2026,2027.")],
+    budget: Annotated[str, typer.Option(help="Budget per year, e.g. 300000,300000,300000.")],
+    data: DataOpt = None,
+    datum: DatumOpt = "wgs84",
+    district: DistrictOpt = None,
+    threshold: Annotated[float, typer.Option(help="Minutes counted as covered.")] = 15.0,
+    site_cost: Annotated[float, typer.Option(help="One-off cost of a new station.")] = 100_000,
+    staff_cost: Annotated[float, typer.Option(help="Yearly cost of a new station.")] = 0.0,
+    targets: Annotated[str | None, typer.Option(
+        help="Covered share required per year, e.g. 0.8,0.9,1.0.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the schedule to .csv or .gpkg.")]
+    = None,
+) -> None:
+    """Open stations year by year under a budget per year; print what opens when."""
+    from planning.siting import YearPlan
+    from planning.siting.plan import SitingOptions, plan_by_year
+
+    try:
+        out = _out_file(out, "suggest")
+        ds = _scope(load(data, datum), district)
+        ys = _numbers(years, "years", cast=int)
+        plan = YearPlan(ys, _numbers(budget, "budget"),
+                        _numbers(targets, "targets") if targets else None)
+        res = plan_by_year(ds, SitingOptions(threshold_min=threshold), plan,
+                           site_cost=site_cost, staff_cost=staff_cost)
+    except InputError as exc:
+        _fail_input(exc)
+    except InfeasibleError as exc:
+        typer.secho(f"infeasible: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    r = res.result
+    typer.echo(f"multi-period: status={r.status} objective={r.objective:.6g} "
+               f"bound={r.bound:.6g} gap={r.gap:.3%} costs={res.method}")
+    typer.echo(r.kpis.to_string(index=False))
+    for _, row in res.schedule.iterrows():
+        typer.echo(f"  {row['year']} {row['site_id']} {row['district']} {row['unit_id']} "
+                   f"lon={row.geometry.x:.5f} lat={row.geometry.y:.5f}")
+    if out is not None:
+        if out.suffix.lower() == ".csv":
+            _safe_csv(res.schedule.drop(columns="geometry").assign(
+                lon=res.schedule.geometry.x, lat=res.schedule.geometry.y)).to_csv(out,
+                                                                                  index=False)
+        else:
+            from planning.data.io import write_gpkg
+
+            write_gpkg({"schedule": res.schedule}, out)
+        typer.echo(f"wrote {out}")
+    if r.status != "optimal":
+        raise typer.Exit(1)
+
+
 @app.command()
 def export(
     out: Annotated[Path, typer.Argument(help="Output directory (created if missing).")],

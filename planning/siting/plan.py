@@ -28,6 +28,7 @@ from planning.siting import candidates as cand
 from planning.siting.capacitated import CapacitatedPMedian
 from planning.siting.fairness import FairCover
 from planning.siting.models import LSCP, MCLP, PMedian
+from planning.siting.multiperiod import MultiPeriodCover, MultiPeriodResult, YearPlan
 from planning.siting.result import SitingResult
 from planning.siting.township import TownshipCover
 
@@ -534,6 +535,95 @@ def suggest_sites(
               "user_candidates": 0 if candidates is None else len(candidates)}
     return SitingPlan(result=result, sites=sites.reset_index(drop=True), candidates=ctx.cands,
                       assignment=assignment, kpis=kpis, method=ttm.method, params=params)
+
+
+@dataclass(frozen=True, eq=False)
+class YearlyPlan:
+    """New stations by milestone year for a dataset (see :func:`plan_by_year`).
+
+    Attributes
+    ----------
+    result : MultiPeriodResult
+        Status, objective, bound, gap and the per-year indicators (``result.kpis``).
+    schedule : geopandas.GeoDataFrame
+        One row per new station: ``site_id``, ``year``, ``unit_id``, ``district``,
+        ``site_cost``, ``staff_cost`` (EPSG:4326 points).
+    method : str
+        Cost source: ``"network"`` or ``"straight_line_fallback"``.
+    """
+
+    result: MultiPeriodResult
+    schedule: gpd.GeoDataFrame
+    method: str
+
+
+def plan_by_year(
+    dataset: Dataset,
+    options: SitingOptions,
+    years: YearPlan,
+    *,
+    site_cost: float = 1.0,
+    staff_cost: float = 0.0,
+    network: object | None = None,
+    settings: Settings = DEFAULT,
+) -> YearlyPlan:
+    """Schedule new stations over milestone years under a budget per year.
+
+    Existing stations stay open. A new station costs ``site_cost`` in its opening year
+    and ``staff_cost`` every year it is open; coverage (demand within ``options.threshold_min``)
+    summed over the years is maximised, so each year's target in ``years.targets`` is met as
+    early as the budgets allow (:class:`~planning.siting.multiperiod.MultiPeriodCover`).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The area to plan.
+    options : SitingOptions
+        Threshold, mode, weight, candidate spacing and solver limits.
+    years : YearPlan
+        Years, budget per year and optional covered-share targets.
+    site_cost : float
+        One-off cost of opening a station (same currency as the budgets).
+    staff_cost : float
+        Yearly running cost of each new station (same currency as the budgets).
+    network : RoutingNetwork, optional
+        Street network; ``None`` uses the labelled straight-line fallback.
+    settings : Settings
+        Solver limits and fallback speeds.
+
+    Returns
+    -------
+    YearlyPlan
+
+    Raises
+    ------
+    InfeasibleError
+        A target cannot be met within the budgets, or the demand mostly reaches no candidate.
+    """
+    demand = demand_points(dataset.units, weight=options.weight)
+    cands = build_candidates(dataset, spacing_m=options.spacing_m)
+    ttm = access.travel_times(demand, cands, network=network, mode=options.mode,
+                              settings=settings)
+    times = np.asarray(ttm.values, dtype=float)
+    _check_reachable(demand, times)
+    model = MultiPeriodCover.from_cost_matrix(
+        times, demand["weight"].to_numpy(dtype=float), service_radius=options.threshold_min,
+        plan=years, site_cost=np.full(len(cands), float(site_cost)),
+        staff_cost=np.full(len(cands), float(staff_cost)),
+        locked=np.flatnonzero(cands["locked"].to_numpy(dtype=bool)))
+    result = model.solve(time_limit=options.time_limit or settings.solver_time_limit_s,
+                         mip_gap=settings.solver_mip_gap if options.mip_gap is None
+                         else options.mip_gap)
+    sched = result.schedule
+    rows = cands.iloc[sched["site"].to_numpy(dtype=int)].reset_index(drop=True)
+    district_of = dict(zip(dataset.units["unit_id"], dataset.units["district"], strict=True))
+    schedule = gpd.GeoDataFrame({
+        "site_id": rows["site_id"].to_numpy(), "year": sched["year"].to_numpy(),
+        "unit_id": rows["unit_id"].to_numpy(),
+        "district": rows["unit_id"].map(district_of).to_numpy(),
+        "site_cost": sched["site_cost"].to_numpy(), "staff_cost": sched["staff_cost"].to_numpy(),
+    }, geometry=rows.geometry.to_numpy(), crs=WGS84)
+    return YearlyPlan(result=result, schedule=schedule, method=ttm.method)
 
 
 def compare(plans: dict[str, SitingPlan]) -> pd.DataFrame:

@@ -1,0 +1,85 @@
+"""Plans by milestone year on a dataset (plan_by_year) and from the CLI (jingkang plan-years)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from planning.cli import app
+from planning.siting import YearPlan
+from planning.siting.plan import SitingOptions, build_candidates, demand_points, plan_by_year
+
+
+@pytest.fixture(scope="module")
+def dongcheng(demo):
+    return demo.subset(["东城区"])
+
+
+def test_budget_per_year_limits_what_opens_and_matches_enumeration(dongcheng):
+    opts = SitingOptions(threshold_min=6, spacing_m=3000)
+    years = YearPlan((2025, 2026), (250_000.0, 150_000.0))
+    res = plan_by_year(dongcheng, opts, years, site_cost=100_000, staff_cost=20_000)
+    assert res.result.status == "optimal" and res.result.gap == pytest.approx(0.0, abs=1e-9)
+    sched = res.schedule
+    assert set(sched["year"]) <= {2025, 2026}
+    kpis = res.result.kpis.set_index("year")
+    # spend never exceeds the year's budget; staff costs recur
+    assert (kpis["spend"] <= kpis["budget"] + 1e-6).all()
+    n25 = int((sched["year"] == 2025).sum())
+    n26 = int((sched["year"] == 2026).sum())
+    assert 100_000 * n25 + 20_000 * n25 <= 250_000
+    assert 100_000 * n26 + 20_000 * (n25 + n26) <= 150_000
+    # brute force over which candidates open when: the covered weight summed over years
+    demand = demand_points(dongcheng.units)
+    cands = build_candidates(dongcheng, spacing_m=3000)
+    from planning.access import travel_times
+
+    times = np.asarray(travel_times(demand, cands).values, dtype=float)
+    w = demand["weight"].to_numpy(dtype=float)
+    locked = cands["locked"].to_numpy(dtype=bool)
+    free = np.flatnonzero(~locked)
+
+    def covered(mask: np.ndarray) -> float:
+        return float(w[(times[:, mask] <= 6).any(axis=1)].sum()) if mask.any() else 0.0
+
+    best = -1.0
+    for k1 in range(0, 3):
+        for first in itertools.combinations(free, k1):
+            if 120_000 * k1 > 250_000:
+                continue
+            m1 = locked.copy()
+            m1[list(first)] = True
+            rest = [j for j in free if j not in first]
+            for k2 in range(0, 2):
+                if 100_000 * k2 + 20_000 * (k1 + k2) > 150_000:
+                    continue
+                for second in itertools.combinations(rest, k2):
+                    m2 = m1.copy()
+                    m2[list(second)] = True
+                    best = max(best, covered(m1) + covered(m2))
+    assert res.result.objective == pytest.approx(best, rel=1e-6)
+
+
+def test_unreachable_target_is_refused(dongcheng):
+    years = YearPlan((2025,), (0.0,), (1.0,))  # no money, full coverage: impossible
+    from planning.errors import InfeasibleError
+
+    with pytest.raises(InfeasibleError):
+        plan_by_year(dongcheng, SitingOptions(threshold_min=3), years, site_cost=100_000)
+
+
+def test_cli_plan_years_writes_the_schedule(tmp_path):
+    out = tmp_path / "schedule.csv"
+    res = CliRunner().invoke(app, ["plan-years", "--district", "东城区", "--years", "2025,2026",
+                                   "--budget", "300000,300000", "--threshold", "10",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "status=optimal" in res.output
+    table = pd.read_csv(out)
+    assert set(table["year"]) <= {2025, 2026} and len(table) >= 1
+    bad = CliRunner().invoke(app, ["plan-years", "--years", "2025,x", "--budget", "1"])
+    assert bad.exit_code == 2 and "comma list" in bad.output
