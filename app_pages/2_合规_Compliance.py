@@ -74,4 +74,5 @@ st.dataframe(tables.findings_table(drill, lang), hide_index=True, width="stretch
 st.download_button(t("download_workbook", lang),  # built on click, not on every render
                    lambda: workbook_for(dataset, profile, district=district, year=year),
                    file_name=f"compliance_{profile.name}.xlsx", key="dl_workbook",
+                   on_click="ignore",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

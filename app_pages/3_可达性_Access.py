@@ -36,15 +36,17 @@ column = c3.selectbox(t("colour_by", lang), ["share_within", "mean_minutes", "ac
 upload = st.file_uploader(t("network_file", lang), type=["osm", "xml", "graphml"],
                           key="network_upload")
 
+# one container for every note, so the map below keeps its place (and is not redrawn)
+notes = st.container()
 net = None
 if upload is not None:
     data = upload.getvalue()
     net_key = hashlib.sha1(data).hexdigest()[:16] + mode
-    progress = st.progress(0, text=t("computing", lang))
+    progress = notes.progress(0, text=t("computing", lang))
     try:
         net = (net_key, routing_network_from_upload(net_key, upload.name, data, mode))
     except (InputError, NetworkUnavailableError) as exc:
-        st.error(render_error(exc, lang), icon=":material/error:")
+        notes.error(render_error(exc, lang), icon=":material/error:")
     progress.empty()
 
 with st.spinner(t("computing", lang)):
@@ -52,14 +54,14 @@ with st.spinner(t("computing", lang)):
         summary = access_summary(dataset, profile, district=district, threshold=threshold,
                                  mode=mode, network=net)
     except InputError as exc:  # e.g. the network does not cover this area: said, not used
-        st.error(render_error(exc, lang), icon=":material/error:")
+        notes.error(render_error(exc, lang), icon=":material/error:")
         net = None
         summary = access_summary(dataset, profile, district=district, threshold=threshold,
                                  mode=mode)
 if summary.method == "network":
-    st.success(t("network_built", lang), icon=":material/check_circle:")
+    notes.success(t("network_built", lang), icon=":material/check_circle:")
 else:
-    st.warning(t("fallback_note", lang))
+    notes.warning(t("fallback_note", lang))
 
 view = dataset.subset([district]) if district else dataset
 show_map(lambda: maps.access_map(summary, view.stations(), column=column, lang=lang,

@@ -99,9 +99,9 @@ table = privacy.public_site_table(plan.sites, weight=plan.params["weight"],
 st.dataframe(tables.sites_table(table, lang), hide_index=True, width="stretch")
 d1, d2 = st.columns(2)
 d1.download_button(t("download_sites_gpkg", lang), report.sites_gpkg_bytes(plan.sites),
-                   file_name="suggested_sites.gpkg", key="dl_sites_gpkg")
+                   file_name="suggested_sites.gpkg", key="dl_sites_gpkg", on_click="ignore")
 d2.download_button(t("download_sites_csv", lang), report.csv_bytes(table),
-                   file_name="suggested_sites.csv", key="dl_sites_csv")
+                   file_name="suggested_sites.csv", key="dl_sites_csv", on_click="ignore")
 
 project = wui.project_picker(lang)
 if project is not None:

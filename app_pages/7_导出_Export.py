@@ -48,6 +48,6 @@ labels = {"html": "dl_html", "png": "dl_png", "pdf": "dl_pdf", "gpkg": "dl_gpkg"
 cols = st.columns(3)
 for i, (key, (fname, data, mime)) in enumerate(files.items()):
     cols[i % 3].download_button(t(labels[key], lang), data, file_name=fname, mime=mime,
-                                key=f"dl_{key}")
+                                key=f"dl_{key}", on_click="ignore")
 if files and not district:
     st.caption(t("pick_district_for_brief", lang))

@@ -155,6 +155,7 @@ def test_clicking_the_map_adds_a_station_and_the_township_turns_compliant(page, 
     page.get_by_text("已添加规划驿站").wait_for(timeout=120_000)
     _idle(page)
     table = page.locator("[data-testid='stTable']")
+    table.locator("tr").nth(4).wait_for(timeout=30_000)  # header + 4 indicators
     rows = {}
     for r in table.locator("tr").all():
         cells = [c.inner_text().strip() for c in r.locator("th, td").all()]

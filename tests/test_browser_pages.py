@@ -166,6 +166,6 @@ def test_access_page_with_an_uploaded_street_network(page, app_url, artifacts, s
     if not used:
         error = page.locator("[data-testid='stAlertContentError']").first.inner_text()
         assert "network" in error or "路网" in error
-    frame = page.frame_locator("iframe[title*='streamlit_folium']").first
-    frame.locator("path.leaflet-interactive").first.wait_for(timeout=60_000)
     page.screenshot(path=str(artifacts / "access_network.png"), full_page=True)
+    frame = page.frame_locator("iframe[title*='streamlit_folium']").first
+    frame.locator("path.leaflet-interactive").first.wait_for(state="attached", timeout=60_000)

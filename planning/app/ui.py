@@ -299,7 +299,9 @@ def show_map(build: object, *, content: tuple, key: str, height: int,
     """Draw a folium map built by ``build()``, rendered once per ``content``.
 
     The map document is cached on ``content`` (dataset token, parameters, language, settings),
-    so a rerun sends the same arguments and the browser keeps the drawn map. Only the events
+    so a rerun sends the same arguments and the browser keeps the drawn map. Keep the call at
+    a fixed place in the page (put notes that come and go in one ``st.container()`` above it):
+    a component that moves is remounted. Only the events
     in ``returned`` (e.g. ``("last_clicked",)``) come back to Python; pan, zoom, hover and layer
     toggles never cause a rerun.
 
