@@ -162,6 +162,12 @@ def _profile_from_bytes(digest: str, name: str, data: bytes) -> Profile:
         return load_profile(path)
 
 
+@st.cache_data(show_spinner=False)
+def _profile_titles(names: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """Return the (Chinese, English) title of each packaged profile, for the dropdown."""
+    return {n: (load_profile(n).title_zh, load_profile(n).title_en) for n in names}
+
+
 def profile_picker(lang: str) -> tuple[str, Profile, int | None]:
     """Sidebar: policy profile (packaged or an uploaded YAML) and milestone year.
 
@@ -174,8 +180,10 @@ def profile_picker(lang: str) -> tuple[str, Profile, int | None]:
     default = names.index("beijing-2018") if "beijing-2018" in names else 0
     kept = st.session_state.get("_keep_profile")
     index = names.index(kept) if kept in names else default
+    titles = _profile_titles(tuple(names))
     name = st.sidebar.selectbox(t("profile", lang), names, index=index, key="profile",
-                                on_change=_persist, args=("profile",))
+                                on_change=_persist, args=("profile",),
+                                format_func=lambda n: titles[n][lang == "en"])
     custom = st.sidebar.file_uploader(t("custom_profile", lang), type=["yaml", "yml"],
                                       key="profile_upload")
     profile = load_profile(name)
