@@ -125,11 +125,13 @@ def test_siting_scenario_and_exports(page, app_url, artifacts, tmp_path):
     _goto_nav(page, "导出")
     page.get_by_role("button", name="生成导出文件").click()
     _ready(page)
+    page.get_by_role("button", name="覆盖图 (HTML)").wait_for(timeout=120_000)  # all built
+    _ready(page)
     got = {}
     for label in ("覆盖图 (HTML)", "覆盖图 (PNG)", "覆盖图 (PDF)", "全部图层 (GeoPackage)",
                   "下载合规检查工作簿 (Excel)", "区简报 (PDF)"):
         button = page.get_by_role("button", name=label)
-        button.wait_for(timeout=60_000)
+        button.wait_for(timeout=90_000)
         with page.expect_download() as dl:
             button.click()
         target = tmp_path / dl.value.suggested_filename
