@@ -12,7 +12,7 @@ from streamlit_folium import st_folium
 from planning import workspace as wsp
 from planning.app import workspace_ui as wui
 from planning.app.ui import settings, sidebar
-from planning.publish import maps
+from planning.publish import maps, tables
 
 st.set_page_config(page_title="情景 Scenarios", layout="wide")
 lang, dataset, _district = sidebar()
@@ -80,8 +80,8 @@ with compare:
     picked = st.multiselect(wui.t("pick_scenarios", lang), names, default=names[-2:],
                             max_selections=2, key="ws_cmp")
     if picked:
-        st.dataframe(wsp.compare_scenarios(ws, project, picked).astype(str),
-                     width="stretch")  # mixed parameter types: shown as text
+        st.dataframe(tables.scenario_compare_table(wsp.compare_scenarios(ws, project, picked),
+                                                   lang), hide_index=True, width="stretch")
     for i, (col, pick) in enumerate(zip(st.columns(max(len(picked), 1)), picked, strict=False)):
         scen = wsp.get_scenario(ws, project, pick)
         col.markdown(f"**{pick}**" + (f" — {wui.t('adopted', lang)}" if scen.adopted else ""))

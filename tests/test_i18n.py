@@ -96,3 +96,23 @@ def test_solver_metrics_name_units_and_never_claim_unproven_optimum():
     assert metrics["目标值"].value == "773,787 人·分钟" and metrics["目标值"].help
     assert metrics["下界"].help and metrics["最优间隙"].value == "9.54%"
     assert metrics["状态"].value == t("status_time_limit_feasible", "zh") != "已证明最优"
+
+
+def test_scenario_comparison_reads_in_one_language(demo):
+    import re
+
+    from planning.publish.tables import scenario_compare_table
+    from planning.siting.plan import SitingOptions, compare, suggest_sites
+
+    ds = demo.subset(["东城区"])
+    a = suggest_sites(ds, SitingOptions(model="pmedian", p=2))
+    b = suggest_sites(ds, SitingOptions(model="mclp", p=2, threshold_min=10))
+    zh = scenario_compare_table(compare({"甲": a, "乙": b}), "zh")
+    text = " ".join(zh.astype(str).to_numpy().ravel()) + " ".join(zh.columns)
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b|after\.|param\.", text), text
+    assert "最优" in text and {"甲", "乙"} <= set(zh.columns)
+    import pandas as pd
+
+    assert all(pd.api.types.is_string_dtype(zh[c]) for c in zh)  # one dtype: no Arrow errors
+    en = scenario_compare_table(compare({"A": a}), "en")
+    assert "optimal" in " ".join(en["A"]).lower()

@@ -78,12 +78,12 @@ def test_compare_two_and_export(db, plans):
     at = _page()
     assert at.multiselect(key="ws_cmp").value == ["甲", "乙"]  # the last two by default
     at.multiselect(key="ws_cmp").set_value(["乙"]).run()
-    assert list(at.dataframe[0].value.columns) == ["乙"]
+    assert list(at.dataframe[0].value.columns)[1:] == ["乙"]  # indicator column first
     at.multiselect(key="ws_cmp").set_value(["甲", "乙"]).run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = at.dataframe[0].value.set_index("指标")
     assert list(table.columns) == ["甲", "乙"]
-    assert table.loc["new_sites", "乙"] == str(len(plans[1].sites))
+    assert table.loc["建议新址", "乙"] == str(len(plans[1].sites))
     at.selectbox(key="ws_pick").set_value("乙").run()
     at.button(key="ws_prepare_export").click().run()
     assert not at.exception

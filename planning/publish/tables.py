@@ -287,6 +287,71 @@ def sites_table(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
     return localize_table(out, lang)
 
 
-__all__ = ["Metric", "access_table", "column_label", "district_table", "failure_reason",
-           "findings_table", "kpi_table", "milestone_table", "progress_chart",
-           "reason_text", "rule_summary_table", "sites_table", "solver_metrics"]
+_SCENARIO_ROWS = {"param.model": "model", "param.p": "p_new", "param.threshold_min": "threshold",
+                  "param.mode": "mode", "param.weight": "weight", "param.spacing_m": "spacing",
+                  "status": "status", "objective": "objective", "bound": "bound", "gap": "gap",
+                  "runtime_s": "runtime", "new_sites": "suggested_sites"}
+
+
+def scenario_compare_table(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """Scenarios side by side (one column each) with labels and values in ``lang``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        :func:`planning.siting.plan.compare` output: rows ``param.*``, solver terms,
+        ``after.*`` and ``change.*``; one column per scenario.
+    lang : str
+        ``zh`` or ``en``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One text column per scenario (one dtype), an indicator column first; rows without a
+        label in the UI language are left out rather than shown as identifiers.
+    """
+    rows = []
+    for key, row in frame.iterrows():
+        key = str(key)
+        if key in _SCENARIO_ROWS:
+            label = t(_SCENARIO_ROWS[key], lang)
+        elif key.startswith(("after.", "change.")):
+            head, kpi = key.split(".", 1)
+            if f"kpi_{kpi}" not in TEXT:
+                continue
+            label = f"{t(f'kpi_{kpi}', lang)}（{t(head, lang)}）" if lang == "zh" else \
+                f"{t(f'kpi_{kpi}', lang)} ({t(head, lang)})"
+        else:
+            continue
+        values = {}
+        for name, v in row.items():
+            if key == "gap":
+                values[str(name)] = fmt_number(v, decimals=2, percent=True)
+            elif key == "param.model":
+                values[str(name)] = t(f"model_{v}", lang)
+            elif key == "status":
+                values[str(name)] = t(f"status_{v}", lang)
+            elif isinstance(v, str):
+                values[str(name)] = value_label(v, lang)
+            else:
+                values[str(name)] = _num(v)
+        rows.append({t("indicator", lang): label, **values})
+    return pd.DataFrame(rows)
+
+
+__all__ = [
+    "Metric",
+    "access_table",
+    "column_label",
+    "district_table",
+    "failure_reason",
+    "findings_table",
+    "kpi_table",
+    "milestone_table",
+    "progress_chart",
+    "reason_text",
+    "rule_summary_table",
+    "scenario_compare_table",
+    "sites_table",
+    "solver_metrics",
+]
