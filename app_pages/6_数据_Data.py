@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import streamlit as st
 from streamlit.components.v1 import html as st_html
 
-from planning.app import auth
+from planning.app import actions, auth
 from planning.app import workspace_ui as wui
 from planning.app.ui import profile_picker, sidebar
 from planning.data import consistency, ledger, mapping, population
@@ -23,6 +24,7 @@ st.title(t("data_title", lang))
 if flash := st.session_state.pop("_data_flash", None):  # set just before st.rerun()
     st.success(flash)
 st.caption(t("data_caption", lang))
+st.caption(actions.upload_limits_text(lang))
 
 def _tr(zh: str, en: str) -> str:
     return zh if lang == "zh" else en
@@ -56,7 +58,8 @@ for layer, up in uploads.items():
         continue
     st.markdown(f"**{t(f'upload_{layer}', lang)}** — `{up.name}`")
     try:
-        raw, spreadsheet = pio.read_raw(up, name=up.name, polygons=layer != "facilities")
+        raw, spreadsheet = actions.read_upload(auth.current_actor(), up, functools.partial(
+            pio.read_raw, name=up.name, polygons=layer != "facilities"), name=up.name, lang=lang)
     except InputError as exc:
         errors[layer] = exc
         st.error(f"[错误 error] {exc}")
@@ -134,7 +137,9 @@ if pop_up is not None:
     pdatum = st.radio(_tr("人口图层坐标系", "Population layer datum"), list(DATUM_LABELS),
                       horizontal=True, key="datum_population", format_func=DATUM_LABELS.get)
     try:
-        grid_layer = population.read_population(pop_up, datum=pdatum, name=pop_up.name)
+        grid_layer = actions.read_upload(auth.current_actor(), pop_up, functools.partial(
+            population.read_population, datum=pdatum, name=pop_up.name), name=pop_up.name,
+            lang=lang)
         units_now = mapped["units"].frame if "units" in mapped else dataset.units
         pop_result = population.aggregate_population(grid_layer, units_now)
     except InputError as exc:
@@ -184,7 +189,7 @@ if mapped and not errors:
                            mime="application/x-yaml", key="dl_mapping")
         if not any(i.level == "error" for i in issues) and st.button(
                 t("use_data", lang), type="primary"):
-            st.session_state["dataset"] = candidate
+            st.session_state["dataset"] = actions.accept_dataset(auth.current_actor(), candidate)
             st.session_state["_data_flash"] = t("data_replaced", lang)
             st.rerun()  # the sidebar, drawn before this click, shows the new dataset
 elif errors:
@@ -195,8 +200,9 @@ st.caption(t("ledger_caption", lang))
 up = st.file_uploader(t("upload_ledger", lang), type=["csv", "xlsx"], key="up_ledger")
 if up is not None:
     try:
-        summary = ledger.read_ledger(up, dataset.units, name=up.name, datum=datum,
-                                     eligibility=profile.eligibility)
+        summary = actions.read_upload(auth.current_actor(), up, functools.partial(
+            ledger.read_ledger, units=dataset.units, name=up.name, datum=datum,
+            eligibility=profile.eligibility), name=up.name, ledger=True, lang=lang)
     except InputError as exc:
         st.error(f"[错误 error] {exc}")
         st.info(t("nothing_changed", lang))
@@ -218,8 +224,10 @@ if up is not None:
             key="ledger_allow_empty")
         if st.button(t("use_ledger", lang), type="primary", disabled=empty and not allow_empty):
             try:
-                st.session_state["dataset"] = ledger.with_ledger(dataset, summary,
-                                                                 allow_empty=allow_empty)
+                st.session_state["dataset"] = actions.accept_dataset(
+                    auth.current_actor(), ledger.with_ledger(dataset, summary,
+                                                             allow_empty=allow_empty),
+                    target=f"ledger:{up.name}", ledger=True)
             except InputError as exc:
                 st.error(render_error(exc, lang))
             else:

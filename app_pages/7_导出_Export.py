@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from planning.app import actions, auth
 from planning.app.ui import findings_for, profile_picker, settings, sidebar, workbook_for
 from planning.i18n import t
 from planning.publish import report
@@ -21,6 +22,7 @@ orientation = p2.radio(t("orientation", lang), ["portrait", "landscape"], horizo
 page = report.PrintOptions(paper, orientation, lang, name, year)
 stem = f"coverage_{district}" if district else "coverage"
 if st.button(t("prepare", lang), type="primary", key="prepare_exports"):
+    dataset = actions.exportable(auth.current_actor(), dataset)  # no patient columns for viewers
     findings = findings_for(dataset, profile, district=district, year=year)
     files: dict[str, tuple[str, bytes, str]] = {}
     files["html"] = (f"{stem}.html", report.map_html_bytes(dataset, district=district,

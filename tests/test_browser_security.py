@@ -388,3 +388,23 @@ def test_cross_site_requests_are_refused(secure_server):
 
     assert connect("http://evil.example") == 403
     assert connect(secure_server.url) == "open"  # the app's own origin works
+
+
+def test_upload_limits_are_stated_and_enforced(page, secure_server, tmp_path):
+    from planning.app.actions import UPLOAD_LIMITS_MB
+
+    _login(page, secure_server.url, "wang", PASSWORDS["wang"], path="数据_Data")
+    _logged_in(page, "wang")
+    page.get_by_text("单个文件大小上限").first.wait_for(timeout=60_000)
+    big = tmp_path / "huge_stations.csv"
+    with big.open("wb") as fh:  # one byte over the table limit, well under the server's cap
+        fh.write(b"name,lon,lat\n")
+        fh.truncate(UPLOAD_LIMITS_MB["table"] * 1024 * 1024 + 1)
+    uploader = page.locator("[data-testid='stFileUploader']").filter(
+        has=page.get_by_text("设施", exact=True))
+    uploader.locator("input[type='file']").set_input_files(str(big))
+    _settled(page)
+    page.locator("[data-testid='stAlertContentError']",
+                 has_text=f"超过表格文件上限 {UPLOAD_LIMITS_MB['table']} MB").wait_for(
+        timeout=60_000)
+    assert page.get_by_role("button", name="使用这些数据").count() == 0
