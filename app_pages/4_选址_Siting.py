@@ -12,10 +12,12 @@ from planning.app.ui import (
     show_map,
     sidebar,
     siting_plan,
+    yearly_plan,
 )
 from planning.errors import InfeasibleError, InputError
 from planning.i18n import render_error, t
 from planning.publish import maps, privacy, report, tables
+from planning.siting.multiperiod import YearPlan
 from planning.siting.plan import MODELS, WEIGHTS, SitingOptions
 
 st.set_page_config(page_title="选址 Siting", layout="wide")
@@ -46,6 +48,12 @@ with st.form("siting_form"):
                                key="siting_cost")
         budget = k4.number_input(t("budget", lang), 0, 100_000_000, 0, step=100_000,
                                  key="siting_budget")
+        k5, k6 = st.columns(2)
+        participation = k5.number_input(t("participation", lang), 0.05, 1.0, 0.5, step=0.05,
+                                        key="siting_participation",
+                                        help=t("help_participation", lang))
+        min_share = k6.number_input(t("min_share", lang), 0.0, 1.0, 0.0, step=0.05,
+                                    key="siting_min_share")
         upload = st.file_uploader(t("candidates_file", lang), key="siting_candidates",
                                   type=["geojson", "json", "gpkg", "zip", "csv", "xlsx"])
     run = st.form_submit_button(t("run", lang), type="primary")
@@ -53,7 +61,9 @@ with st.form("siting_form"):
 options = SitingOptions(model=model, p=int(p), threshold_min=float(threshold), mode=mode,
                         weight=weight, spacing_m=float(spacing), time_limit=float(limit),
                         zone_floor_area=area, max_per_township=int(cap) or None,
-                        site_cost=float(cost), budget=float(budget) or None, year=year)
+                        site_cost=float(cost), budget=float(budget) or None, year=year,
+                        participation=float(participation),
+                        min_share=float(min_share) or None)
 candidates = None
 if upload is not None:
     try:
@@ -81,6 +91,7 @@ status, objective, bound, gap, runtime = tables.solver_metrics(
 for row in ((status, gap, runtime), (objective, bound)):
     for col, metric in zip(st.columns(3), row, strict=False):
         col.metric(metric.label, metric.value, help=metric.help or None)
+st.caption(f"{t('solve_method', lang)}: {r.method}")
 if plan.method != "network":
     st.warning(t("fallback_note", lang))
 
@@ -109,3 +120,34 @@ if project is not None:
                            dataset_token=dataset.token,
                            default_name=st.session_state["siting_options"].default_name,
                            lang=lang)
+
+with st.expander(t("years_title", lang)):
+    st.caption(t("years_caption", lang))
+    with st.form("years_form"):
+        y1, y2, y3 = st.columns(3)
+        years_text = y1.text_input(t("years_list", lang), "2025,2026,2027", key="years_list")
+        budget_text = y2.text_input(t("budget_list", lang), "300000,300000,300000",
+                                    key="budget_list")
+        target_text = y3.text_input(t("target_list", lang), "", key="target_list")
+        y4, y5 = st.columns(2)
+        site_cost = y4.number_input(t("site_cost", lang), 0, 10_000_000, 100_000,
+                                    step=10_000, key="years_site_cost")
+        staff_cost = y5.number_input(t("staff_cost", lang), 0, 10_000_000, 0, step=10_000,
+                                     key="years_staff_cost")
+        go = st.form_submit_button(t("plan_years", lang))
+    if go:
+        try:
+            years = YearPlan.from_text(years_text, budget_text, target_text)
+            yp = yearly_plan(dataset, st.session_state["siting_options"], years,
+                             district=district, costs=(float(site_cost), float(staff_cost)))
+        except (InfeasibleError, InputError) as exc:
+            st.error(render_error(exc, lang), icon=":material/error:")
+        else:
+            status, objective, _bound, gap, _runtime = tables.solver_metrics(
+                yp.result, model="multi_period", lang=lang)
+            for col, metric in zip(st.columns(3), (status, objective, gap), strict=False):
+                col.metric(metric.label, metric.value, help=metric.help or None)
+            per_year, schedule = tables.year_plan_tables(yp.result.kpis, yp.schedule, lang)
+            st.dataframe(per_year, hide_index=True, width="stretch")
+            st.markdown(f"**{t('schedule', lang)}**")
+            st.dataframe(schedule, hide_index=True, width="stretch")

@@ -620,3 +620,39 @@ TEXT.update({
     "model_fair_mclp": ("公平覆盖（最差街乡覆盖率最大化）",
                         "Fair covering (worst-served township first)"),
 })
+
+# Siting: capacity in clients, fairness, plans by milestone year (issue 18).
+TEXT.update({
+    "participation": ("参与率（符合条件者中预计到站比例）",
+                      "Participation (share of eligible patients expected to attend)"),
+    "help_participation": ("容量模型的服务对象 = 符合条件的患者 × 参与率；这是规划假设，"
+                           "请按本地经验填写。人口只用于加权出行时间，不占用站点容量。",
+                           "Clients of the capacitated model = eligible patients × "
+                           "participation, a planning assumption to set from local experience. "
+                           "Population only weights travel time; it never uses capacity."),
+    "min_share": ("公平：每个街乡最低覆盖比例（0=使最差街乡尽量好）",
+                  "Fairness: minimum covered share per township (0 = lift the worst-served)"),
+    "solve_method": ("求解方法", "Method"),
+    "years_title": ("按年度分期建设", "Plan by milestone year"),
+    "years_caption": ("在每年预算内安排新站开设年份（含一次性建设费和每年运营费），"
+                      "尽早达到各年度覆盖目标。",
+                      "Schedule new stations within a budget per year (one-off site cost and "
+                      "yearly running cost) so each year's coverage target is met as early as "
+                      "possible."),
+    "years_list": ("年份（逗号分隔）", "Years (comma-separated)"),
+    "budget_list": ("每年预算（元，逗号分隔）", "Budget per year (yuan, comma-separated)"),
+    "target_list": ("各年覆盖目标（0–1，逗号分隔，可留空）",
+                    "Coverage target per year (0–1, comma-separated, optional)"),
+    "staff_cost": ("每站每年运营费（元）", "Running cost per station per year (yuan)"),
+    "plan_years": ("生成分年计划", "Plan the years"),
+    "schedule": ("开设计划", "Opening schedule"),
+    "year": ("年份", "Year"),
+    "new_sites": ("新开站点", "New stations"),
+    "open_sites": ("在运站点", "Open stations"),
+    "spend": ("支出（元）", "Spend (yuan)"),
+    "covered_share": ("覆盖比例", "Covered share"),
+    "target_met": ("达到目标", "Target met"),
+    "bad_number_list": ("请输入以逗号分隔的数字", "Enter numbers separated by commas"),
+    "lon_label": ("经度", "Longitude"),
+    "lat_label": ("纬度", "Latitude"),
+})

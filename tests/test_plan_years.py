@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,3 +84,27 @@ def test_cli_plan_years_writes_the_schedule(tmp_path):
     assert set(table["year"]) <= {2025, 2026} and len(table) >= 1
     bad = CliRunner().invoke(app, ["plan-years", "--years", "2025,x", "--budget", "1"])
     assert bad.exit_code == 2 and "comma list" in bad.output
+
+
+def test_siting_page_capacity_in_clients_and_years_plan_in_chinese():
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    at = AppTest.from_file(str(root / "app_pages" / "4_选址_Siting.py"), default_timeout=240).run()
+    at.sidebar.selectbox(key="district").set_value("东城区").run()
+    at.selectbox(key="siting_model").set_value("cap_pmedian")  # inside the form: set, then
+    at.number_input(key="siting_thr").set_value(5)  # submit in the same run
+    next(b for b in at.button if b.label == "运行").click()
+    at.run()
+    assert at.session_state["siting_options"].model == "cap_pmedian"
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    status = next(m for m in at.metric if m.label == "状态")
+    assert status.value == "已证明最优"  # clients (eligible × 0.5) fit the staffed capacity
+    at.text_input(key="budget_list").set_value("120000,120000,120000")
+    next(b for b in at.button if b.label == "生成分年计划").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    per_year = at.dataframe[-2].value
+    assert list(per_year["年份"]) == ["2025", "2026", "2027"]
+    spend = per_year["支出（元）"].str.replace(",", "").astype(float)
+    assert (spend <= 120_000).all() and spend.sum() > 0  # something opens, within budget

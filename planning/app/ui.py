@@ -33,7 +33,14 @@ from planning.publish import workbook
 from planning.rules import evaluate_scope, list_profiles, load_profile, milestone_view
 from planning.rules.profile import Profile
 from planning.settings import DEFAULT, Settings
-from planning.siting.plan import SitingOptions, SitingPlan, suggest_sites
+from planning.siting.multiperiod import YearPlan
+from planning.siting.plan import (
+    SitingOptions,
+    SitingPlan,
+    YearlyPlan,
+    plan_by_year,
+    suggest_sites,
+)
 
 
 @st.cache_resource(show_spinner=False)
@@ -339,3 +346,17 @@ def show_map(build: object, *, content: tuple, key: str, height: int,
         default=dict.fromkeys(returned), zoom=None, center=None, feature_group=None,
         return_on_hover=False, layer_control=None, pixelated=False, wrap_longitude=False,
     )
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _yearly(token: str, district: str | None, options: SitingOptions, years: YearPlan,
+            costs: tuple[float, float], _dataset: Dataset) -> YearlyPlan:
+    ds = _dataset.subset([district]) if district else _dataset
+    return plan_by_year(ds, options, years, site_cost=costs[0], staff_cost=costs[1],
+                        settings=settings())
+
+
+def yearly_plan(dataset: Dataset, options: SitingOptions, years: YearPlan, *,
+                district: str | None, costs: tuple[float, float]) -> YearlyPlan:
+    """Return a multi-period plan, cached on dataset, district, options, years and costs."""
+    return _yearly(dataset.token, district, options, years, costs, dataset)

@@ -339,6 +339,45 @@ def scenario_compare_table(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def year_plan_tables(kpis: pd.DataFrame, schedule: pd.DataFrame,
+                     lang: str = "zh") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-year indicators and the opening schedule of a multi-period plan, in ``lang``.
+
+    Parameters
+    ----------
+    kpis : pandas.DataFrame
+        ``MultiPeriodResult.kpis`` (one row per year).
+    schedule : pandas.DataFrame
+        ``YearlyPlan.schedule`` (one row per new station).
+    lang : str
+        ``zh`` or ``en``.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        (indicators per year, schedule), text columns with labels in ``lang``.
+    """
+    yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
+    per_year = pd.DataFrame({
+        t("year", lang): kpis["year"].astype(int).astype(str),
+        t("new_sites", lang): kpis["new_sites"].map(_num),
+        t("open_sites", lang): kpis["open_sites"].map(_num),
+        t("spend", lang): kpis["spend"].map(_num),
+        t("budget", lang): kpis["budget"].map(_num),
+        t("covered_share", lang): kpis["covered_share"].map(
+            lambda v: fmt_number(v, decimals=1, percent=True)),
+        t("target_met", lang): kpis["target_met"].map(lambda v: yes if bool(v) else no),
+    })
+    sched = pd.DataFrame({
+        t("year", lang): schedule["year"].astype(int).astype(str),
+        column_label("district", lang): schedule["district"].astype(str),
+        column_label("unit_id", lang): schedule["unit_id"].astype(str),
+        t("lon_label", lang): schedule.geometry.x.map(lambda v: f"{v:.5f}"),
+        t("lat_label", lang): schedule.geometry.y.map(lambda v: f"{v:.5f}"),
+    })
+    return per_year, sched
+
+
 __all__ = [
     "Metric",
     "access_table",
@@ -354,4 +393,5 @@ __all__ = [
     "scenario_compare_table",
     "sites_table",
     "solver_metrics",
+    "year_plan_tables",
 ]

@@ -70,6 +70,37 @@ class YearPlan:
             msg = f"{len(self.targets)} targets for {len(self.years)} years"
             raise InputError(msg, field="targets")
 
+    @classmethod
+    def from_text(cls, years: str, budget: str, targets: str = "") -> YearPlan:
+        """Build from comma-separated text, as typed in a form or on the command line.
+
+        Parameters
+        ----------
+        years, budget : str
+            E.g. ``"2025,2026,2027"`` and ``"300000,300000,300000"``.
+        targets : str
+            Covered share per year, e.g. ``"0.8,0.9,1.0"``; empty for none.
+
+        Returns
+        -------
+        YearPlan
+
+        Raises
+        ------
+        InputError
+            A value that is not a number (naming the field), or the checks above.
+        """
+        def numbers(text: str, field: str, cast: type) -> tuple:
+            try:
+                return tuple(cast(v.strip()) for v in text.replace("，", ",").split(",")
+                             if v.strip())
+            except ValueError:
+                msg = f"{field} must be numbers separated by commas; got {text!r}"
+                raise InputError(msg, field=field, key="bad_number_list") from None
+
+        tg = numbers(targets, "targets", float) if targets.strip() else None
+        return cls(numbers(years, "years", int), numbers(budget, "budget", float), tg)
+
 
 @dataclass(frozen=True, eq=False)
 class MultiPeriodResult:
