@@ -70,9 +70,12 @@ def test_suggest_prints_status_bound_gap_and_writes_sites(tmp_path):
 
 def test_suggest_infeasible_exits_1():
     res = runner.invoke(app, ["suggest", "--district", "东城区", "--model", "cap_pmedian",
-                              "--p", "1"])
+                              "--p", "1", "--participation", "1.0"])
     assert res.exit_code == 1
-    assert "total capacity" in res.output
+    assert "total capacity" in res.output and "more staff" in res.output
+    ok = runner.invoke(app, ["suggest", "--district", "东城区", "--model", "cap_pmedian",
+                             "--p", "3", "--participation", "0.5"])
+    assert ok.exit_code == 0 and "status=optimal" in ok.output
 
 
 # --- bad input on the command line: clear errors (exit 2), nothing half-written ------------
