@@ -195,6 +195,14 @@ def profile_picker(lang: str) -> tuple[str, Profile, int | None]:
                                       key="profile_upload")
     profile = load_profile(name)
     if custom is not None:
+        from planning.app.actions import check_upload
+
+        try:
+            check_upload(custom, custom.name, lang=lang)  # 1 MB for a profile, before parsing
+        except InputError as exc:
+            st.sidebar.error(str(exc))
+            custom = None
+    if custom is not None:
         data = custom.getvalue()
         try:
             profile = _profile_from_bytes(hashlib.sha256(data).hexdigest(), custom.name, data)

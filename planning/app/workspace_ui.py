@@ -124,8 +124,18 @@ def attempt(action: Callable[[], Any], lang: str) -> tuple[bool, Any]:
         return True, action()
     except (wsp.StaleWriteError, wsp.ScenarioExistsError, wsp.NotFoundError, InputError,
             PermissionDenied) as exc:
-        st.error(str(exc))
+        st.error(message(exc, lang))
         return False, None
+
+
+def message(exc: Exception, lang: str) -> str:
+    """Return an engine refusal or error as the user should read it, in ``lang``."""
+    from planning.app.actions import refusal_text
+    from planning.i18n import render_error
+
+    if isinstance(exc, PermissionDenied):
+        return refusal_text(exc, lang)
+    return render_error(exc, lang)
 
 
 def project_picker(lang: str) -> str | None:
@@ -191,7 +201,7 @@ def save_scenario_form(plan: SitingPlan, *, project: str, district: str | None,
             version = wsp.get_scenario(ws, project, name).version
             pending = st.session_state["ws_pending_overwrite"] = (name, version)
         except (wsp.StaleWriteError, InputError, PermissionDenied) as exc:
-            st.error(str(exc))
+            st.error(message(exc, lang))
     if pending and pending[0] == name:
         st.warning(t("exists_confirm", lang).format(v=pending[1]))
         c1, c2 = st.columns(2)
