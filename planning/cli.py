@@ -14,6 +14,7 @@ import typer
 from planning.data.model import Dataset
 
 if TYPE_CHECKING:  # annotations only: the commands import the engine lazily (fast --help)
+    import geopandas as gpd
     import pandas as pd
 
     from planning.batch.runner import PartitionOutcome
@@ -272,6 +273,18 @@ def _write_findings(findings: pd.DataFrame, prof: Profile, ds: Dataset, out: Pat
         raise typer.Exit(2)
 
 
+def _write_points(points: gpd.GeoDataFrame, out: Path, *, layer: str) -> None:
+    """Write a point layer to ``out``: CSV with lon/lat (formula-safe) or a GeoPackage layer."""
+    if out.suffix.lower() == ".csv":
+        _safe_csv(points.drop(columns="geometry").assign(
+            lon=points.geometry.x, lat=points.geometry.y)).to_csv(out, index=False)
+    else:
+        from planning.data.io import write_gpkg
+
+        write_gpkg({layer: points}, out)
+    typer.echo(f"wrote {out}")
+
+
 @app.command()
 def suggest(
     data: DataOpt = None,
@@ -335,24 +348,9 @@ def suggest(
                    f"lon={row.geometry.x:.5f} lat={row.geometry.y:.5f} ({row['source']})")
     typer.echo(plan.kpis.to_string())
     if out is not None:
-        if out.suffix.lower() == ".csv":
-            _safe_csv(plan.sites.drop(columns="geometry").assign(
-                lon=plan.sites.geometry.x, lat=plan.sites.geometry.y)).to_csv(out, index=False)
-        else:
-            from planning.data.io import write_gpkg
-
-            write_gpkg({"suggested_sites": plan.sites}, out)
-        typer.echo(f"wrote {out}")
+        _write_points(plan.sites, out, layer="suggested_sites")
     if r.status != "optimal":
         raise typer.Exit(1)
-
-
-def _numbers(text: str, what: str, *, cast: type = float) -> tuple:
-    try:
-        return tuple(cast(v.strip()) for v in text.split(",") if v.strip())
-    except ValueError:
-        msg = f"--{what} must be a comma list of numbers; got {text!r}"
-        raise InputError(msg, field=what) from None
 
 
 @app.command("plan-years")
@@ -377,9 +375,7 @@ def plan_years(
     try:
         out = _out_file(out, "suggest")
         ds = _scope(load(data, datum), district)
-        ys = _numbers(years, "years", cast=int)
-        plan = YearPlan(ys, _numbers(budget, "budget"),
-                        _numbers(targets, "targets") if targets else None)
+        plan = YearPlan.from_text(years, budget, targets or "")
         res = plan_by_year(ds, SitingOptions(threshold_min=threshold), plan,
                            site_cost=site_cost, staff_cost=staff_cost)
     except InputError as exc:
@@ -395,15 +391,7 @@ def plan_years(
         typer.echo(f"  {row['year']} {row['site_id']} {row['district']} {row['unit_id']} "
                    f"lon={row.geometry.x:.5f} lat={row.geometry.y:.5f}")
     if out is not None:
-        if out.suffix.lower() == ".csv":
-            _safe_csv(res.schedule.drop(columns="geometry").assign(
-                lon=res.schedule.geometry.x, lat=res.schedule.geometry.y)).to_csv(out,
-                                                                                  index=False)
-        else:
-            from planning.data.io import write_gpkg
-
-            write_gpkg({"schedule": res.schedule}, out)
-        typer.echo(f"wrote {out}")
+        _write_points(res.schedule, out, layer="schedule")
     if r.status != "optimal":
         raise typer.Exit(1)
 

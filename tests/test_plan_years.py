@@ -83,7 +83,7 @@ def test_cli_plan_years_writes_the_schedule(tmp_path):
     table = pd.read_csv(out)
     assert set(table["year"]) <= {2025, 2026} and len(table) >= 1
     bad = CliRunner().invoke(app, ["plan-years", "--years", "2025,x", "--budget", "1"])
-    assert bad.exit_code == 2 and "comma list" in bad.output
+    assert bad.exit_code == 2 and "separated by commas" in bad.output
 
 
 def test_siting_page_capacity_in_clients_and_years_plan_in_chinese():

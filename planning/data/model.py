@@ -339,7 +339,7 @@ def normalise_text(value: object) -> object:
     """
     if not isinstance(value, str):
         return value
-    return INVISIBLE.sub("", unicodedata.normalize("NFKC", value)).strip()
+    return strip_invisible(unicodedata.normalize("NFKC", value))
 
 
 def strip_invisible(value: object) -> object:
