@@ -107,3 +107,19 @@ def app_url():
 
 # --- workspace (issue 14): the embedded workspace file goes to a temp dir, never the user's ----
 os.environ.setdefault("JINGKANG_DATA_DIR", tempfile.mkdtemp(prefix="jingkang-test-data-"))
+
+
+# --- isolation: Streamlit's AppTest replaces sys.modules["__main__"] with the script it runs
+# and does not put it back; dask's worker processes (multiprocessing "spawn") then re-run that
+# temporary script and die. Give every test the interpreter's own __main__ back.
+_MAIN = sys.modules.get("__main__")
+_MAIN_FILE = getattr(_MAIN, "__file__", None)
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    yield
+    if sys.modules.get("__main__") is not _MAIN:
+        sys.modules["__main__"] = _MAIN
+    if _MAIN is not None and getattr(_MAIN, "__file__", None) != _MAIN_FILE:
+        _MAIN.__file__ = _MAIN_FILE
