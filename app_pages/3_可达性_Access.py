@@ -6,6 +6,7 @@ import hashlib
 
 import streamlit as st
 
+from planning.app import actions, auth
 from planning.app.ui import (
     access_summary,
     profile_picker,
@@ -44,7 +45,10 @@ if upload is not None:
     net_key = hashlib.sha1(data).hexdigest()[:16] + mode
     progress = notes.progress(0, text=t("computing", lang))
     try:
-        net = (net_key, routing_network_from_upload(net_key, upload.name, data, mode))
+        net = (net_key, actions.read_upload(  # role and size checked before parsing
+            auth.current_actor(), upload,
+            lambda _f: routing_network_from_upload(net_key, upload.name, data, mode),
+            name=upload.name, lang=lang))
     except (InputError, NetworkUnavailableError) as exc:
         notes.error(render_error(exc, lang), icon=":material/error:")
     progress.empty()

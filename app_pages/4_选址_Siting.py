@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from planning.app import actions, auth
 from planning.app import workspace_ui as wui
 from planning.app.ui import (
     candidate_points,
@@ -67,7 +68,10 @@ options = SitingOptions(model=model, p=int(p), threshold_min=float(threshold), m
 candidates = None
 if upload is not None:
     try:
-        candidates = candidate_points(upload.getvalue(), upload.name, dataset)
+        candidates = actions.read_upload(  # role and size checked before parsing
+            auth.current_actor(), upload,
+            lambda f: candidate_points(f.getvalue(), upload.name, dataset),
+            name=upload.name, lang=lang)
     except InputError as exc:
         st.error(render_error(exc, lang), icon=":material/error:")
         st.stop()
