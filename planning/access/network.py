@@ -28,18 +28,20 @@ factor at a mode speed), which labels its results ``"straight_line_fallback"``.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pickle
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import osmnx as ox
 import scipy.sparse as sp
 import shapely
 from pyproj import CRS
@@ -48,6 +50,26 @@ from scipy.spatial import cKDTree
 from planning.data.crs import metric_crs, to_metric
 from planning.errors import InputError, NetworkUnavailableError
 from planning.settings import DEFAULT, Settings
+
+
+def _lazy_module(name: str) -> ModuleType:
+    """Import ``name`` on first attribute access (importlib's LazyLoader).
+
+    osmnx (with scikit-learn and matplotlib behind it) takes most of a second to import; pages
+    that never build a street network should not pay for it on their first load.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+ox = _lazy_module("osmnx")
 
 Mode = Literal["walk", "drive"]
 MODES: tuple[str, ...] = ("walk", "drive")
