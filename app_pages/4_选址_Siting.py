@@ -13,10 +13,11 @@ from planning.app.ui import (
     show_map,
     sidebar,
     siting_plan,
+    siting_size,
     yearly_plan,
 )
 from planning.errors import InfeasibleError, InputError
-from planning.i18n import render_error, t
+from planning.i18n import render_error, t, tf
 from planning.publish import maps, privacy, report, tables
 from planning.siting.multiperiod import YearPlan
 from planning.siting.plan import MODELS, WEIGHTS, SitingOptions
@@ -75,6 +76,13 @@ if upload is not None:
     except InputError as exc:
         st.error(render_error(exc, lang), icon=":material/error:")
         st.stop()
+try:  # the size and method of what "run" would solve, before solving
+    size = siting_size(dataset, profile, options, district=district, candidates=candidates)
+    st.caption(tf("model_size", lang, demand=f"{size['demand_points']:,}",
+                  candidates=f"{size['candidates']:,}", free=f"{size['free_candidates']:,}",
+                  nonzeros=f"{size['nonzeros']:,}", method=t(f"method_{size['method']}", lang)))
+except (InfeasibleError, InputError):
+    pass  # the same problem is reported in full when the model is run
 if run:
     st.session_state["siting_options"] = options
 if st.session_state.get("siting_options") is None:

@@ -653,6 +653,14 @@ TEXT.update({
     "covered_share": ("覆盖比例", "Covered share"),
     "target_met": ("达到目标", "Target met"),
     "bad_number_list": ("请输入以逗号分隔的数字", "Enter numbers separated by commas"),
+    "model_size": ("模型规模：{demand} 个需求点 × {candidates} 个候选点（可新建 {free} 个），"
+                   "约 {nonzeros} 个非零元；求解方法：{method}",
+                   "Model size: {demand} demand points × {candidates} candidates ({free} new), "
+                   "about {nonzeros} nonzeros; method: {method}"),
+    "method_exact": ("精确求解（HiGHS，给出下界与最优间隙）",
+                     "exact (HiGHS, with lower bound and gap)"),
+    "method_heuristic": ("启发式（规模超出精确求解上限，结果标注为启发式）",
+                         "heuristic (over the exact size limit; labelled as such)"),
     "lon_label": ("经度", "Longitude"),
     "lat_label": ("纬度", "Latitude"),
 })

@@ -92,6 +92,8 @@ def test_siting_page_capacity_in_clients_and_years_plan_in_chinese():
     root = Path(__file__).resolve().parents[1]
     at = AppTest.from_file(str(root / "app_pages" / "4_选址_Siting.py"), default_timeout=240).run()
     at.sidebar.selectbox(key="district").set_value("东城区").run()
+    size = next(c.value for c in at.caption if c.value.startswith("模型规模"))
+    assert "17 个需求点" in size and "精确求解" in size  # shown before anything is solved
     at.selectbox(key="siting_model").set_value("cap_pmedian")  # inside the form: set, then
     at.number_input(key="siting_thr").set_value(5)  # submit in the same run
     next(b for b in at.button if b.label == "运行").click()

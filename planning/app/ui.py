@@ -38,6 +38,7 @@ from planning.siting.plan import (
     SitingOptions,
     SitingPlan,
     YearlyPlan,
+    describe_run,
     plan_by_year,
     suggest_sites,
 )
@@ -368,3 +369,21 @@ def yearly_plan(dataset: Dataset, options: SitingOptions, years: YearPlan, *,
                 district: str | None, costs: tuple[float, float]) -> YearlyPlan:
     """Return a multi-period plan, cached on dataset, district, options, years and costs."""
     return _yearly(dataset.token, district, options, years, costs, dataset)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _size(token: str, district: str | None, options: SitingOptions, profile_hash: str,
+          candidates_token: str | None, _dataset: Dataset, _profile: Profile,
+          _candidates: gpd.GeoDataFrame | None) -> dict:
+    ds = _dataset.subset([district]) if district else _dataset
+    return describe_run(ds, options, profile=_profile, candidates=_candidates,
+                        settings=settings())
+
+
+def siting_size(dataset: Dataset, profile: Profile, options: SitingOptions, *,
+                district: str | None,
+                candidates: tuple[str, gpd.GeoDataFrame] | None = None) -> dict:
+    """Return the model size and method before solving, cached like :func:`siting_plan`."""
+    ctoken, cframe = candidates if candidates is not None else (None, None)
+    return _size(dataset.token, district, options, profile.hash, ctoken, dataset, profile,
+                 cframe)

@@ -453,6 +453,54 @@ def _check_reachable(demand: gpd.GeoDataFrame, times: np.ndarray) -> None:
         raise InfeasibleError(msg)
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    profile: Profile | str | Path | None
+    network: object | None
+    candidates: gpd.GeoDataFrame | None
+    settings: Settings
+
+
+def _prepare(dataset: Dataset, opts: SitingOptions,
+             inputs: _Inputs) -> tuple[_Run, access.TravelTimeMatrix]:
+    prof = load_profile(inputs.profile) if inputs.profile is not None else None
+    demand = demand_points(dataset.units, weight=opts.weight)
+    cands = build_candidates(dataset, spacing_m=opts.spacing_m,
+                             only_uncovered=opts.model == "township_cover",
+                             extra=inputs.candidates,
+                             clients_per_staff=prof.clients_per_staff if prof else None)
+    ttm = access.travel_times(demand, cands, network=inputs.network, mode=opts.mode,
+                              settings=inputs.settings)
+    times = np.asarray(ttm.values, dtype=float)
+    _check_reachable(demand, times)
+    return _Run(dataset, opts, prof, demand, cands, times), ttm
+
+
+def describe_run(
+    dataset: Dataset,
+    options: SitingOptions,
+    *,
+    profile: Profile | str | Path | None = None,
+    candidates: gpd.GeoDataFrame | None = None,
+    settings: Settings = DEFAULT,
+) -> dict:
+    """Tell the model size and the method that :func:`suggest_sites` will use, before solving.
+
+    Parameters
+    ----------
+    dataset, options, profile, candidates, settings
+        As for :func:`suggest_sites` (straight-line costs: the size does not depend on them).
+
+    Returns
+    -------
+    dict
+        ``demand_points``, ``candidates``, ``free_candidates``, ``nonzeros`` and ``method``
+        (``"exact"`` or ``"heuristic"``, with ``reason``) from the model's ``describe()``.
+    """
+    ctx, _ = _prepare(dataset, options, _Inputs(profile, None, candidates, settings))
+    return _solver(ctx).describe()
+
+
 def suggest_sites(
     dataset: Dataset,
     options: SitingOptions | None = None,
@@ -494,15 +542,8 @@ def suggest_sites(
         Options the data or profile cannot support.
     """
     opts = options or SitingOptions()
-    prof = load_profile(profile) if profile is not None else None
-    demand = demand_points(dataset.units, weight=opts.weight)
-    cands = build_candidates(dataset, spacing_m=opts.spacing_m,
-                             only_uncovered=opts.model == "township_cover", extra=candidates,
-                             clients_per_staff=prof.clients_per_staff if prof else None)
-    ttm = access.travel_times(demand, cands, network=network, mode=opts.mode, settings=settings)
-    times = np.asarray(ttm.values, dtype=float)
-    _check_reachable(demand, times)
-    ctx = _Run(dataset, opts, prof, demand, cands, times)
+    ctx, ttm = _prepare(dataset, opts, _Inputs(profile, network, candidates, settings))
+    demand, cands, times = ctx.demand, ctx.cands, ctx.times
     result = _solver(ctx).solve(
         time_limit=opts.time_limit or settings.solver_time_limit_s,
         mip_gap=settings.solver_mip_gap if opts.mip_gap is None else opts.mip_gap)
@@ -531,7 +572,7 @@ def suggest_sites(
     ctx = dataclasses.replace(ctx, cands=cands.assign(selected=after))
     kpis = _kpis(ctx, before, after, sites)
     params = {**dataclasses.asdict(opts), "method": ttm.method,
-              "profile": prof.name if prof else None,
+              "profile": ctx.profile.name if ctx.profile else None,
               "user_candidates": 0 if candidates is None else len(candidates)}
     return SitingPlan(result=result, sites=sites.reset_index(drop=True), candidates=ctx.cands,
                       assignment=assignment, kpis=kpis, method=ttm.method, params=params)
