@@ -241,7 +241,7 @@ def check(
     typer.echo(f"{n_fail} failing findings in {len(findings)}")
     if out is not None:
         try:
-            _write_findings(findings, prof, _scope(ds, district), out)
+            _write_findings(_public(findings, ds, prof), prof, _scope(ds, district), out)
         except OSError as exc:
             _fail_input(InputError(f"cannot write: {exc.strerror or exc}", source=str(out)))
         typer.echo(f"wrote {out}")
@@ -253,6 +253,13 @@ def _isna(v: object) -> bool:
     import pandas as pd
 
     return bool(pd.isna(v))
+
+
+def _public(findings: pd.DataFrame, ds: Dataset, prof: Profile) -> pd.DataFrame:
+    """Return findings as files may carry them (patient rates of small areas blanked)."""
+    from planning.publish.privacy import public_findings
+
+    return public_findings(findings, ds.units, {r.id: r.metric for r in prof.rules})
 
 
 def _write_findings(findings: pd.DataFrame, prof: Profile, ds: Dataset, out: Path) -> None:
@@ -421,7 +428,8 @@ def export(
         ds = _scope(full, district)  # every export holds only the chosen district
         prof = rules.load_profile(profile)
         _check_year(prof, year)
-        findings = rules.evaluate_scope(full, prof, district=district, year=year)
+        findings = _public(rules.evaluate_scope(full, prof, district=district, year=year),
+                           full, prof)
         _make_folder(out)
     except InputError as exc:
         _fail_input(exc)

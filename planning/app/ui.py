@@ -30,6 +30,7 @@ from planning.demo import beijing_demo
 from planning.errors import InputError
 from planning.i18n import t
 from planning.publish import workbook
+from planning.publish.privacy import public_findings
 from planning.rules import evaluate_scope, list_profiles, load_profile, milestone_view
 from planning.rules.profile import Profile
 from planning.settings import DEFAULT, Settings
@@ -124,7 +125,10 @@ def extra_map_layers(lang: str) -> list:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _findings(token: str, profile_hash: str, district: str | None, year: int | None,
               _dataset: Dataset, _profile: Profile) -> pd.DataFrame:
-    return evaluate_scope(_dataset, _profile, district=district, year=year)
+    findings = evaluate_scope(_dataset, _profile, district=district, year=year)
+    # what pages and exports show: patient rates of areas with < 5 patients are blanked
+    return public_findings(findings, _dataset.units, {r.id: r.metric for r in _profile.rules},
+                           settings=settings())
 
 
 def findings_for(dataset: Dataset, profile: Profile, *, district: str | None,

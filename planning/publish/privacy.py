@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -290,6 +290,57 @@ def public_site_table(sites: pd.DataFrame, *, weight: str,
         return table
     return suppress_frame_for_export(table, columns=["demand_served"], derived=["mean_minutes"],
                                      settings=settings)
+
+
+#: Metrics whose measured value is a rate over patient counts (a small denominator gives the
+#: counts back): served share of home patients, home visits per patient-month.
+PATIENT_METRICS = frozenset({"served_rate", "home_visits_per_patient_month"})
+
+
+def public_findings(findings: pd.DataFrame, units: pd.DataFrame, metric_of: Mapping[str, str],
+                    *, settings: Settings | None = None) -> pd.DataFrame:
+    """Return findings as they may be shown or exported: patient rates of small areas blanked.
+
+    A finding of a patient-derived metric (:data:`PATIENT_METRICS`) about a township, district
+    or city with 1 to ``threshold - 1`` registered home patients keeps its status but loses its
+    ``measured`` value (and the reason says why), since the rate and the count would give the
+    patients back. Everything else is unchanged.
+
+    Parameters
+    ----------
+    findings : pandas.DataFrame
+        The findings table (:func:`planning.rules.evaluate`).
+    units : pandas.DataFrame
+        Townships with ``unit_id``, ``district`` and ``patients`` (exact counts).
+    metric_of : mapping
+        Rule id → metric name (``{r.id: r.metric for r in profile.rules}``).
+    settings : Settings, optional
+        Suppression threshold.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy; the input is not changed.
+    """
+    out = findings.copy()
+    rows = out["rule_id"].map(metric_of).isin(PATIENT_METRICS).to_numpy(dtype=bool)
+    if not rows.any() or "patients" not in units.columns:
+        return out
+    thr = _threshold(None, settings)
+    pats = pd.to_numeric(units["patients"], errors="coerce").astype(float)
+    by_unit = dict(zip(units["unit_id"].astype(str), pats, strict=True))
+    by_district = pats.groupby(units["district"].astype(str)).sum(min_count=1).to_dict()
+    city = float(pats.sum(min_count=1)) if pats.notna().any() else np.nan
+    kind = out["entity_type"].astype(str).to_numpy()
+    n = np.where(kind == "township", out["entity_id"].astype(str).map(by_unit).to_numpy(float),
+                 np.where(kind == "district",
+                          out["district"].astype(str).map(by_district).to_numpy(float), city))
+    small = rows & (n > 0) & (n < thr)
+    if small.any():
+        out["measured"] = out["measured"].astype(float).where(~small, np.nan)
+        out["reason"] = out["reason"].astype(object).where(
+            ~small, f"suppressed: fewer than {thr} patients")
+    return out
 
 
 # --- logs ------------------------------------------------------------------------------------
