@@ -585,6 +585,19 @@ class ReadOptions:
     lat: str | None = None
 
 
+def _open_source(file: str | Path | IO[bytes],
+                 name: str | None) -> tuple[Path | None, bytes | None, str, str]:
+    """Return ``(path, bytes, source label, suffix)`` of a path or an open file (upload)."""
+    if isinstance(file, str | Path):
+        path = Path(file)
+        if not path.exists():
+            msg = "file not found"
+            raise InputError(msg, source=str(path))
+        return path, None, name or path.name, path.suffix.lower()
+    source = name or _name(getattr(file, "name", None))
+    return None, file.read(), source, Path(source).suffix.lower()
+
+
 def read_layer(
     file: str | Path | IO[bytes],
     schema: Schema | str,
@@ -624,18 +637,7 @@ def read_layer(
     where = options or ReadOptions()
     if isinstance(schema, str):
         schema = SCHEMAS[schema]
-    if isinstance(file, str | Path):
-        path: Path | None = Path(file)
-        data = None
-        source = name or path.name
-        if not path.exists():
-            msg = "file not found"
-            raise InputError(msg, source=str(path))
-    else:
-        path = None
-        data = file.read()
-        source = name or _name(getattr(file, "name", None))
-    suffix = Path(source).suffix.lower() if path is None else path.suffix.lower()
+    path, data, source, suffix = _open_source(file, name)
     if suffix in VECTOR_SUFFIXES:
         gdf = _read_vector(data, path, source, suffix, where.layer)
         spreadsheet = False
@@ -689,18 +691,7 @@ def read_raw(
     tuple
         (GeoDataFrame, whether rows are numbered as in a spreadsheet).
     """
-    if isinstance(file, str | Path):
-        path: Path | None = Path(file)
-        data = None
-        source = name or path.name
-        if not path.exists():
-            msg = "file not found"
-            raise InputError(msg, source=str(path))
-    else:
-        path = None
-        data = file.read()
-        source = name or _name(getattr(file, "name", None))
-    suffix = Path(source).suffix.lower() if path is None else path.suffix.lower()
+    path, data, source, suffix = _open_source(file, name)
     if suffix in VECTOR_SUFFIXES:
         return _read_vector(data, path, source, suffix, layer), False
     if suffix in TABLE_SUFFIXES:
