@@ -1,7 +1,8 @@
 # jingkang-planner: two commands do all set-up on a fresh machine with Python 3.11 and make.
 #   make app   -> .venv, install, start the dashboard on the embedded Beijing demo (127.0.0.1 only)
 #   make serve -> the same for a network: login on every page; needs JINGKANG_USERS (users file)
-#   make test  -> same set-up (+ Debian chromium and a CJK font for browser tests), then ruff + pytest
+#   make test  -> same set-up (+ Debian chromium, fonts, poppler, PostgreSQL/PostGIS), then ruff,
+#                 lint-imports (pipeline layers) and the whole pytest suite
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
