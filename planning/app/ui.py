@@ -71,7 +71,8 @@ def _persist(key: str) -> None:
 
     Streamlit forgets widget state when the user switches pages; plain keys survive.
     """
-    st.session_state[f"_keep_{key}"] = st.session_state[key]
+    if key in st.session_state:  # gone after a logout cleared the session: nothing to keep
+        st.session_state[f"_keep_{key}"] = st.session_state[key]
 
 
 def _restore(key: str, options: list, default: object = None) -> int:
