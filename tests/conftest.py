@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -70,16 +71,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url():
-    """Start the Streamlit app on a free localhost port for the session; yield its URL."""
+@contextlib.contextmanager
+def running_app(env: dict[str, str] | None = None, *, label: str = "streamlit"):
+    """Run the Streamlit app on a free localhost port (with ``env``); yield its URL."""
     port = _free_port()
-    log = tempfile.NamedTemporaryFile(prefix="streamlit-", suffix=".log", delete=False)
+    log = tempfile.NamedTemporaryFile(prefix=f"{label}-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1",
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env or {**os.environ},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -97,12 +98,21 @@ def app_url():
         pytest.fail(f"streamlit did not start; log: {Path(log.name).read_text()[-2000:]}")
     if proc.poll() is not None:
         pytest.fail(f"streamlit exited; log: {Path(log.name).read_text()[-2000:]}")
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """Start the Streamlit app on a free localhost port for the session; yield its URL."""
+    with running_app() as url:
+        yield url
 
 
 # --- workspace (issue 14): the embedded workspace file goes to a temp dir, never the user's ----

@@ -10,11 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,6 +17,7 @@ import openpyxl
 import pandas as pd
 import pyogrio
 import pytest
+from conftest import running_app
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
@@ -45,43 +41,11 @@ def _zh(key: str) -> str:
 @pytest.fixture(scope="module")
 def real_app_url(tmp_path_factory):
     """Start the app on a free port with a fresh cache and workspace dir; yield its URL."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {**os.environ,
            "JINGKANG_CACHE_DIR": str(tmp_path_factory.mktemp("real-cache")),
            "JINGKANG_DATA_DIR": str(tmp_path_factory.mktemp("real-workspace"))}
-    log = tempfile.NamedTemporaryFile(prefix="streamlit-real-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start; log: {Path(log.name).read_text()[-2000:]}")
-    if proc.poll() is not None:
-        pytest.fail(f"streamlit exited; log: {Path(log.name).read_text()[-2000:]}")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_app(env, label="streamlit-real") as url:
+        yield url
 
 
 # --- the planner's files ------------------------------------------------------------------------
