@@ -325,13 +325,13 @@ def test_no_secret_in_responses_frames_or_logs_after_login(browser, secure_serve
     context = browser.new_context()
     page = context.new_page()
     seen: list[bytes] = []
+    responses: list = []
 
     def on_response(response):
+        # Only remember the response here: fetching a body from inside an event handler
+        # can stall Playwright's dispatcher (a response still streaming never returns).
         seen.append("\n".join(f"{k}: {v}" for k, v in response.headers.items()).encode())
-        try:
-            seen.append(response.body())
-        except Exception:  # redirects and aborted requests have no body
-            pass
+        responses.append(response)
 
     def on_websocket(ws):
         ws.on("framereceived", lambda payload: seen.append(
@@ -350,6 +350,11 @@ def test_no_secret_in_responses_frames_or_logs_after_login(browser, secure_serve
     _login_form(page)  # logged out: back to the form
     page.get_by_text("已退出登录").wait_for()
     cookies = json.dumps(context.cookies()).encode()
+    for response in responses:
+        try:
+            seen.append(response.body())
+        except Exception:  # redirects, upgrades and aborted requests have no body
+            pass
     context.close()
     stored = secure_server.hashes[user]
     secrets = [password, stored, stored.split("$")[-1], stored.split("$")[-2],

@@ -9,6 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from matplotlib import rc_context
 from PIL import Image
 
 from planning.publish import report
@@ -56,9 +57,10 @@ def test_coverage_pdf_has_the_paper_size_and_the_legend_off_the_map(demo, tmp_pa
     img = np.asarray(_render(path, tmp_path, dpi))
     assert img.shape[1] == pytest.approx(w / PT * dpi, abs=2)
     # where the legend is on the page (from the figure), in rendered pixels (y down)
-    fig.draw_without_rendering()
-    legend = next(a.get_legend() for a in fig.axes if a.get_legend() is not None)
-    box = legend.get_window_extent().transformed(fig.transFigure.inverted())
+    with rc_context(report._style()):  # the fonts the PDF was drawn with
+        fig.draw_without_rendering()
+        legend = next(a.get_legend() for a in fig.axes if a.get_legend() is not None)
+        box = legend.get_window_extent().transformed(fig.transFigure.inverted())
     H, W = img.shape[:2]
     lx0, lx1 = int(box.x0 * W), int(np.ceil(box.x1 * W))
     ly0, ly1 = int((1 - box.y1) * H), int(np.ceil((1 - box.y0) * H))
