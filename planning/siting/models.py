@@ -361,7 +361,8 @@ class PMedian(SitingModel):
       distinct cost level; equal costs share a level, so costs rounded to a resolution give a
       compact model), with level deepening;
     * above ``lagrange_min_pairs`` client-candidate pairs and without locked sites, budget or
-      caps: a Lagrangian bound with locate-allocate plans and reduction tests
+      caps: a Lagrangian bound with plans from greedy + interchange (when
+      ``demand x candidates x k <= interchange_max_work``) and locate-allocate, and reduction tests
       (:mod:`planning.siting.lagrange`) first, then the radius model on what the tests left
       open. If the time limit stops it, the result says ``time_limit_feasible`` with the
       Lagrangian bound and gap — never ``optimal`` without the proof.
@@ -462,7 +463,9 @@ class PMedian(SitingModel):
         relaxed[fb] = depth[fb] < self.count[fb]
         return prog, relaxed[fb], f0
 
-    lagrange_min_pairs: int = 1_000_000  # client-candidate pairs from which Lagrange runs first
+    lagrange_min_pairs: int = 5_000  # client-candidate pairs from which Lagrange runs first
+    interchange_max_work: int = 40_000_000  # demand x candidates x k up to which the Lagrangian
+    # phase starts from greedy + interchange (else greedy + locate-allocate only)
     lagrange_width: int = 160  # nearest options per client in the Lagrangian (λ capped beyond)
     radius_max_pairs: int = 1_500_000  # largest reduced radius model tried after Lagrange
 
@@ -492,7 +495,11 @@ class PMedian(SitingModel):
             np.arange(width)[None, :] < self.count[:, None], self.vals[:, :width], np.inf
         )
         cap = np.where(self.count > width, self.vals[:, min(width, self.vals.shape[1] - 1)], np.inf)
-        start = lagrange.greedy_median(dist, self.weights, k)
+        if dist.size * k <= self.interchange_max_work:
+            finite = np.where(np.isfinite(dist), dist, BIG)
+            start = interchange(finite, np.full(dist.shape[0], BIG), self.weights, k=k)
+        else:
+            start = lagrange.greedy_median(dist, self.weights, k)
         mb = lagrange.median_subgradient(
             lagrange.SortedOptions(vals, self.order[:, :width], cap, self.weights),
             k,
@@ -533,7 +540,7 @@ class PMedian(SitingModel):
         sol = best
         if exact.solution is not None:
             cand = Solution(exact.solution.open)
-            if self._evaluate(cand)["objective"] < mb.upper:
+            if self._evaluate(cand)["objective"] <= mb.upper:
                 sol = cand
         value = self._evaluate(sol)["objective"]
         ok = value - bound <= max(mip_gap * abs(value), 1e-6)
