@@ -43,7 +43,7 @@ db-deps:
 	fi
 
 app: $(STAMP)
-	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(BIN)/python -m planning.app.launch --server.address 127.0.0.1 --server.port $(PORT)
 
 # Network mode: refuses to start without a users file (checked in planning/app/serve.py).
 SERVE_ADDRESS ?= 0.0.0.0

@@ -11,13 +11,13 @@ from planning.app import workspace_ui as wui
 from planning.app.ui import (
     findings_for,
     milestones_for,
+    overview_map_spec,
     profile_picker,
-    settings,
     show_map,
     sidebar,
 )
 from planning.i18n import fmt_number, t
-from planning.publish import maps, tables
+from planning.publish import tables
 from planning.rules import indicators
 
 lang, dataset, district = sidebar()
@@ -43,9 +43,7 @@ d3.metric(t("home_service_rate", lang), fmt_number(ov.home_service_rate, percent
           help=t("help_home_rate", lang))
 
 st.caption(t("map_caption", lang))
-show_map(lambda: maps.overview_map(dataset, district=district, lang=lang, settings=settings()),
-         content=("overview", dataset.token, district, lang, settings()), key="home_map",
-         height=560)
+show_map(overview_map_spec(dataset, district=district, lang=lang), height=560)
 
 findings = findings_for(dataset, profile, district=district, year=year)
 left, right = st.columns(2)

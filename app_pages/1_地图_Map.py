@@ -10,8 +10,9 @@ import streamlit as st
 
 from planning.app.ui import (
     access_summary,
-    extra_map_layers,
     findings_for,
+    map_extras,
+    planner_map_spec,
     profile_picker,
     settings,
     show_map,
@@ -34,12 +35,8 @@ lang, dataset, district = sidebar()
 _name, profile, year = profile_picker(lang)
 st.title(t("map_title", lang))
 st.caption(t("map_page_caption", lang) + " " + t("plan_station_hint", lang))
-extra = (st.session_state.get("isochrones_geojson"), st.session_state.get("suggested_geojson"))
-event = show_map(lambda: maps.planner_map(dataset, district=district, lang=lang,
-                                          settings=settings(),
-                                          extra_layers=extra_map_layers(lang)),
-                 content=("planner", dataset.token, district, lang, settings(), hash(extra)),
-                 key="planner_map", height=640, returned=("last_clicked",))
+event = show_map(planner_map_spec(dataset, district=district, lang=lang, extras=map_extras()),
+                 height=640, returned=("last_clicked",))
 
 change = st.session_state.get("_plan_change")
 if change is not None:

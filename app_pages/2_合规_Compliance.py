@@ -6,16 +6,16 @@ import streamlit as st
 
 from planning import rules
 from planning.app.ui import (
+    compliance_map_spec,
     findings_for,
     milestones_for,
     profile_picker,
-    settings,
     show_map,
     sidebar,
     workbook_for,
 )
 from planning.i18n import t, value_label
-from planning.publish import maps, tables
+from planning.publish import tables
 
 st.set_page_config(page_title="合规 Compliance", layout="wide")
 lang, dataset, district = sidebar()
@@ -30,10 +30,8 @@ c1.metric(t("fails", lang), int(counts.get("fail", 0)))
 c2.metric(t("passes", lang), int(counts.get("pass", 0)))
 c3.metric(t("not_assessable", lang), int(counts.get("not_assessable", 0)))
 
-show_map(lambda: maps.compliance_map(dataset, view, district=district, lang=lang,
-                                     settings=settings()),
-         content=("compliance", dataset.token, profile.hash, district, year, lang, settings()),
-         key="compliance_map", height=520)
+show_map(compliance_map_spec(dataset, view, profile, district=district, year=year, lang=lang),
+         height=520)
 
 title = "title_zh" if lang == "zh" else "title_en"
 rule_titles = dict(zip(view["rule_id"], view[title], strict=False))

@@ -8,16 +8,20 @@ import streamlit as st
 
 from planning.app import actions, auth
 from planning.app.ui import (
+    ACCESS_COLUMNS,
+    ACCESS_DEFAULT_THRESHOLD,
+    ACCESS_MODES,
+    ACCESS_THRESHOLDS,
+    access_map_spec,
     access_summary,
     profile_picker,
     routing_network_from_upload,
-    settings,
     show_map,
     sidebar,
 )
 from planning.errors import InputError, NetworkUnavailableError
 from planning.i18n import render_error, t
-from planning.publish import maps, tables
+from planning.publish import tables
 
 st.set_page_config(page_title="可达性 Access", layout="wide")
 lang, dataset, district = sidebar()
@@ -26,12 +30,11 @@ st.title(t("access_title", lang))
 st.caption(t("access_caption", lang))
 
 c1, c2, c3 = st.columns(3)
-mode = c1.selectbox(t("mode", lang), ["walk", "drive"], key="access_mode",
+mode = c1.selectbox(t("mode", lang), ACCESS_MODES, key="access_mode",
                     format_func=lambda m: t(m, lang))
-threshold = c2.select_slider(t("threshold", lang), [5, 10, 15, 20, 30, 45, 60], value=15,
-                             key="access_threshold")
-column = c3.selectbox(t("colour_by", lang), ["share_within", "mean_minutes", "access_2sfca",
-                                             "access_e2sfca"], key="access_column",
+threshold = c2.select_slider(t("threshold", lang), ACCESS_THRESHOLDS,
+                             value=ACCESS_DEFAULT_THRESHOLD, key="access_threshold")
+column = c3.selectbox(t("colour_by", lang), ACCESS_COLUMNS, key="access_column",
                       format_func=lambda c: t(f"measure_{c}", lang),
                       help=t("help_2sfca", lang))
 upload = st.file_uploader(t("network_file", lang), type=["osm", "xml", "graphml"],
@@ -67,12 +70,8 @@ if summary.method == "network":
 else:
     notes.warning(t("fallback_note", lang))
 
-view = dataset.subset([district]) if district else dataset
-show_map(lambda: maps.access_map(summary, view.stations(), column=column, lang=lang,
-                                 settings=settings()),
-         content=("access", dataset.token, district, threshold, mode, net and net[0],
-                  profile.clients_per_staff, column, lang, settings()),
-         key="access_map", height=560)
+show_map(access_map_spec(dataset, summary, profile, district=district, net_key=net and net[0],
+                         column=column, lang=lang), height=560)
 st.session_state["isochrones_geojson"] = summary.catchment_geojson(threshold)
 st.subheader(t("worst_served", lang))
 st.dataframe(tables.access_table(summary.worst(15), lang), hide_index=True, width="stretch")

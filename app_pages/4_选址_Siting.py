@@ -12,13 +12,14 @@ from planning.app.ui import (
     settings,
     show_map,
     sidebar,
+    siting_map_spec,
     siting_plan,
     siting_size,
     yearly_plan,
 )
 from planning.errors import InfeasibleError, InputError
 from planning.i18n import render_error, t, tf
-from planning.publish import maps, privacy, report, tables
+from planning.publish import privacy, report, tables
 from planning.siting.multiperiod import YearPlan
 from planning.siting.plan import MODELS, WEIGHTS, SitingOptions
 
@@ -107,11 +108,9 @@ st.caption(f"{t('solve_method', lang)}: {r.method}")
 if plan.method != "network":
     st.warning(t("fallback_note", lang))
 
-show_map(lambda: maps.siting_map(dataset, plan, district=district, lang=lang,
-                                 settings=settings()),
-         content=("siting", dataset.token, district, st.session_state["siting_options"],
-                  profile.hash, candidates and candidates[0], lang, settings()),
-         key="siting_map", height=560)
+show_map(siting_map_spec(dataset, plan, profile, options=st.session_state["siting_options"],
+                         candidates_token=candidates and candidates[0], district=district,
+                         lang=lang), height=560)
 st.session_state["suggested_geojson"] = plan.sites[["site_id", "geometry"]].to_json()
 
 st.subheader(t("before_after", lang))

@@ -77,13 +77,13 @@ def running_app(env: dict[str, str] | None = None, *, label: str = "streamlit"):
     port = _free_port()
     log = tempfile.NamedTemporaryFile(prefix=f"{label}-", suffix=".log", delete=False)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        [sys.executable, "-m", "planning.app.launch",  # what `make app` runs
          "--server.port", str(port), "--server.address", "127.0.0.1",
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env or {**os.environ},
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # the warm-up runs before the server answers
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             break

@@ -98,7 +98,7 @@ def secure_server(tmp_path_factory):
 def _start(cmd, env, log, url):
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # warm-up before the server answers
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:

@@ -28,10 +28,8 @@ factor at a mode speed), which labels its results ``"straight_line_fallback"``.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import pickle
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,24 +50,17 @@ from planning.errors import InputError, NetworkUnavailableError
 from planning.settings import DEFAULT, Settings
 
 
-def _lazy_module(name: str) -> ModuleType:
-    """Import ``name`` on first attribute access (importlib's LazyLoader).
+def _ox() -> ModuleType:
+    """Return osmnx, imported on first use.
 
     osmnx (with scikit-learn and matplotlib behind it) takes most of a second to import; pages
-    that never build a street network should not pay for it on their first load.
+    that never build a street network should not pay for it. A plain import inside a function,
+    not a lazy module in ``sys.modules``: ``inspect.getmodule`` (which Streamlit calls on its
+    first element) touches every module there and would trigger a lazy one.
     """
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+    import osmnx
 
-
-ox = _lazy_module("osmnx")
+    return osmnx
 
 Mode = Literal["walk", "drive"]
 MODES: tuple[str, ...] = ("walk", "drive")
@@ -234,7 +225,7 @@ def _speed_fingerprint(mode: str, settings: Settings) -> str:
 
 
 def _cache_key(source_digest: str, mode: str, settings: Settings) -> str:
-    parts = [_CACHE_VERSION, ox.__version__, nx.__version__, source_digest, mode]
+    parts = [_CACHE_VERSION, _ox().__version__, nx.__version__, source_digest, mode]
     parts.append(_speed_fingerprint(mode, settings))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
@@ -260,10 +251,10 @@ def _build_from_file(
         try:
             if kind == "xml":
                 # walk: every way is two-way; drive: respect oneway tags
-                return ox.graph_from_xml(
+                return _ox().graph_from_xml(
                     path, bidirectional=(mode == "walk"), simplify=False, retain_all=True
                 )
-            return ox.load_graphml(path)
+            return _ox().load_graphml(path)
         except (OSError, ValueError, KeyError) as exc:  # ParseError is a SyntaxError
             msg = f"could not read street network {path.name}: {exc}"
             raise NetworkUnavailableError(msg) from exc
@@ -294,8 +285,8 @@ def _build_online(
         # engine never changes library globals, which every browser session shares.
         try:
             if kind == "place":
-                return ox.graph_from_place(what, network_type=mode, simplify=False)
-            return ox.graph_from_polygon(what, network_type=mode, simplify=False)
+                return _ox().graph_from_place(what, network_type=mode, simplify=False)
+            return _ox().graph_from_polygon(what, network_type=mode, simplify=False)
         except Exception as exc:  # requests / osmnx raise many types; all mean "no network"
             msg = f"could not download the {mode} network for {str(ident)[:80]}: {exc}"
             raise NetworkUnavailableError(msg) from exc
@@ -369,21 +360,21 @@ def _prepare(
         msg = f"{label} contains no {mode} streets (highway ways); check the extract or the mode"
         raise NetworkUnavailableError(msg)
     if not G.graph.get("simplified", False):
-        G = ox.simplify_graph(G)
+        G = _ox().simplify_graph(G)
     if mode == "walk":
         _add_reverse_edges(G)
         nx.set_edge_attributes(G, float(settings.walk_speed_kmh), "speed_kph")
     else:
-        G = ox.routing.add_edge_speeds(
+        G = _ox().routing.add_edge_speeds(
             G, hwy_speeds=DRIVE_SPEEDS_KPH, fallback=float(settings.drive_speed_kmh)
         )
-    G = ox.routing.add_edge_travel_times(G)
-    G = ox.truncate.largest_component(G, strongly=True)
+    G = _ox().routing.add_edge_travel_times(G)
+    G = _ox().truncate.largest_component(G, strongly=True)
     if len(G) < 2:
         msg = f"{label}: the {mode} network has no strongly connected part with 2+ nodes"
         raise NetworkUnavailableError(msg)
-    nodes = ox.convert.graph_to_gdfs(G, edges=False)
-    return ox.projection.project_graph(G, to_crs=metric_crs(nodes))
+    nodes = _ox().convert.graph_to_gdfs(G, edges=False)
+    return _ox().projection.project_graph(G, to_crs=metric_crs(nodes))
 
 
 def _add_reverse_edges(G: nx.MultiDiGraph) -> None:
@@ -513,8 +504,8 @@ def routing_network(G: nx.MultiDiGraph, *, weight: str = "travel_time") -> Routi
         msg = "the graph has no 'crs' attribute; build it with planning.access.network or osmnx"
         raise InputError(msg, field="crs")
     if CRS.from_user_input(crs).is_geographic:
-        nodes = ox.convert.graph_to_gdfs(G, edges=False)
-        G = ox.projection.project_graph(G, to_crs=metric_crs(nodes))
+        nodes = _ox().convert.graph_to_gdfs(G, edges=False)
+        G = _ox().projection.project_graph(G, to_crs=metric_crs(nodes))
         crs = G.graph["crs"]
     node_ids = np.fromiter(G.nodes, dtype=np.int64, count=len(G))
     position = {n: i for i, n in enumerate(G.nodes)}

@@ -65,8 +65,8 @@ def check_serve_config(env: Mapping[str, str]) -> list[str]:
 
 
 def streamlit_command(*, address: str, port: int) -> list[str]:
-    """Build the ``streamlit run`` command line for network mode."""
-    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+    """Build the command line for network mode (:mod:`planning.app.launch` with these flags)."""
+    return [sys.executable, "-m", "planning.app.launch",  # warm-up, then `streamlit run app.py`
             "--server.address", address, "--server.port", str(port),
             "--server.headless", "true", "--server.enableXsrfProtection", "true",
             "--server.enableCORS", "true", "--server.fileWatcherType", "none",

@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import geopandas as gpd
 import pandas as pd
@@ -29,7 +30,7 @@ from planning.data.model import Dataset
 from planning.demo import beijing_demo
 from planning.errors import InputError
 from planning.i18n import t
-from planning.publish import workbook
+from planning.publish import maps, workbook
 from planning.publish.privacy import public_findings
 from planning.rules import evaluate_scope, list_profiles, load_profile, milestone_view
 from planning.rules.profile import Profile
@@ -50,9 +51,36 @@ def _demo(settings: Settings) -> Dataset:
     return beijing_demo(settings)
 
 
+DEFAULT_PROFILE = "beijing-2018"
+"""Profile chosen when the session has not picked one (the embedded demo follows it)."""
+
+ACCESS_MODES: tuple[str, ...] = ("walk", "drive")
+ACCESS_THRESHOLDS: tuple[int, ...] = (5, 10, 15, 20, 30, 45, 60)
+ACCESS_COLUMNS: tuple[str, ...] = ("share_within", "mean_minutes", "access_2sfca",
+                                   "access_e2sfca")
+ACCESS_DEFAULT_THRESHOLD = 15
+"""The Access page's choices; the first mode and column and this threshold are its defaults."""
+
+
+def default_profile_name(names: list[str]) -> str:
+    """Return the profile a new session starts with: :data:`DEFAULT_PROFILE` if packaged."""
+    return DEFAULT_PROFILE if DEFAULT_PROFILE in names else names[0]
+
+
+def default_year(profile: Profile) -> int | None:
+    """Return the milestone year a new session starts with: the profile's last (or None)."""
+    years = list(profile.milestones)
+    return years[-1] if years else None
+
+
 def settings() -> Settings:
     """Return the app's settings value (one frozen value per process; pages never mutate it)."""
     return DEFAULT
+
+
+def demo_dataset() -> Dataset:
+    """Return a copy of the embedded Beijing demo (generated once per process)."""
+    return _demo(settings()).copy()
 
 
 def current_dataset() -> Dataset:
@@ -61,7 +89,7 @@ def current_dataset() -> Dataset:
     if ds is None:
         ds = st.session_state.get("_demo_copy")
     if ds is None:
-        ds = _demo(settings()).copy()
+        ds = demo_dataset()
         st.session_state["_demo_copy"] = ds  # one copy per session, not one per rerun
     return ds
 
@@ -109,18 +137,17 @@ def sidebar() -> tuple[str, Dataset, str | None]:
     return lang, ds, district
 
 
-def extra_map_layers(lang: str) -> list:
-    """Folium layers computed on other pages this session (isochrones, suggested sites)."""
+def map_extras() -> tuple[str | None, str | None]:
+    """GeoJSON computed on other pages this session: (isochrones, suggested sites)."""
+    return (st.session_state.get("isochrones_geojson"), st.session_state.get("suggested_geojson"))
+
+
+def _extra_layers(extras: tuple[str | None, str | None], lang: str) -> list:
     import folium
 
-    layers = []
-    for key, label in (("isochrones_geojson", "isochrones"), ("suggested_geojson", "suggested")):
-        data = st.session_state.get(key)
-        if data:
-            name = {"isochrones": ("等时圈", "Isochrones"),
-                    "suggested": ("建议新址", "Suggested sites")}[label][lang == "en"]
-            layers.append(folium.GeoJson(data, name=name))
-    return layers
+    names = (("等时圈", "Isochrones"), ("建议新址", "Suggested sites"))
+    return [folium.GeoJson(data, name=name[lang == "en"])
+            for data, name in zip(extras, names, strict=True) if data]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -190,7 +217,7 @@ def profile_picker(lang: str) -> tuple[str, Profile, int | None]:
         (profile label, Profile, milestone year or ``None``).
     """
     names = list_profiles()
-    default = names.index("beijing-2018") if "beijing-2018" in names else 0
+    default = names.index(default_profile_name(names))
     kept = st.session_state.get("_keep_profile")
     index = names.index(kept) if kept in names else default
     titles = _profile_titles(tuple(names))
@@ -219,7 +246,7 @@ def profile_picker(lang: str) -> tuple[str, Profile, int | None]:
     year = None
     if years:
         kept_year = st.session_state.get("_keep_milestone_year")
-        index = years.index(kept_year) if kept_year in years else len(years) - 1
+        index = years.index(kept_year if kept_year in years else default_year(profile))
         year = st.sidebar.selectbox(t("milestone_year", lang), years, index=index,
                                     key="milestone_year", on_change=_persist,
                                     args=("milestone_year",))
@@ -314,6 +341,77 @@ def _walk_assets(element: object) -> Iterator[object]:
         yield from _walk_assets(child)
 
 
+class MapSpec(NamedTuple):
+    """A map to draw: how to build it and the content its cached document is keyed on.
+
+    Attributes
+    ----------
+    build
+        Zero-argument callable returning a :class:`folium.Map` (called on a cache miss only).
+    content
+        Hashable description of everything the map depends on.
+    key
+        Widget key (unique per page).
+    """
+
+    build: Callable[[], object]
+    content: tuple
+    key: str
+
+
+def overview_map_spec(dataset: Dataset, *, district: str | None, lang: str) -> MapSpec:
+    """Return the Overview page's map (townships by coverage, stations)."""
+    return MapSpec(lambda: maps.overview_map(dataset, district=district, lang=lang,
+                                             settings=settings()),
+                   ("overview", dataset.token, district, lang, settings()), "home_map")
+
+
+def planner_map_spec(dataset: Dataset, *, district: str | None, lang: str,
+                     extras: tuple[str | None, str | None] = (None, None)) -> MapSpec:
+    """Return the Map page's map, with layers other pages computed (:func:`map_extras`)."""
+    return MapSpec(lambda: maps.planner_map(dataset, district=district, lang=lang,
+                                            settings=settings(),
+                                            extra_layers=_extra_layers(extras, lang)),
+                   ("planner", dataset.token, district, lang, settings(), extras),
+                   "planner_map")
+
+
+def compliance_map_spec(dataset: Dataset, findings: pd.DataFrame, profile: Profile, *,
+                        district: str | None, year: int | None, lang: str) -> MapSpec:
+    """Return the Compliance page's map (townships by their worst finding)."""
+    return MapSpec(lambda: maps.compliance_map(dataset, findings, district=district, lang=lang,
+                                               settings=settings()),
+                   ("compliance", dataset.token, profile.hash, district, year, lang,
+                    settings()), "compliance_map")
+
+
+def access_map_spec(dataset: Dataset, summary: AccessSummary, profile: Profile, *,
+                    district: str | None, net_key: str | None, column: str,
+                    lang: str) -> MapSpec:
+    """Return the Access page's map (townships coloured by ``column``, stations).
+
+    ``summary`` is the :func:`access_summary` it shows (its threshold and mode key the map).
+    """
+    def build() -> object:
+        view = dataset.subset([district]) if district else dataset
+        return maps.access_map(summary, view.stations(), column=column, lang=lang,
+                               settings=settings())
+
+    return MapSpec(build, ("access", dataset.token, district, summary.threshold_min,
+                           summary.mode, net_key,
+                           profile.clients_per_staff, column, lang, settings()), "access_map")
+
+
+def siting_map_spec(dataset: Dataset, plan: SitingPlan, profile: Profile, *,
+                    options: SitingOptions, candidates_token: str | None,
+                    district: str | None, lang: str) -> MapSpec:
+    """Return the Siting page's map (suggested and existing sites)."""
+    return MapSpec(lambda: maps.siting_map(dataset, plan, district=district, lang=lang,
+                                           settings=settings()),
+                   ("siting", dataset.token, district, options, profile.hash,
+                    candidates_token, lang, settings()), "siting_map")
+
+
 @st.cache_data(show_spinner=False, max_entries=48)
 def _map_document(content: tuple, key: str, _build: object) -> dict:
     import streamlit_folium as sf
@@ -323,11 +421,15 @@ def _map_document(content: tuple, key: str, _build: object) -> dict:
     return args
 
 
-def show_map(build: object, *, content: tuple, key: str, height: int,
-             returned: tuple[str, ...] = ()) -> dict | None:
-    """Draw a folium map built by ``build()``, rendered once per ``content``.
+def map_document(spec: MapSpec) -> dict:
+    """Return what the browser is sent for ``spec``: rendered once per content, then cached."""
+    return _map_document(spec.content, spec.key, spec.build)
 
-    The map document is cached on ``content`` (dataset token, parameters, language, settings),
+
+def show_map(spec: MapSpec, *, height: int, returned: tuple[str, ...] = ()) -> dict | None:
+    """Draw the folium map of ``spec``, rendered once per ``spec.content``.
+
+    The map document is cached on the content (dataset token, parameters, language, settings),
     so a rerun sends the same arguments and the browser keeps the drawn map. Keep the call at
     a fixed place in the page (put notes that come and go in one ``st.container()`` above it):
     a component that moves is remounted. Only the events
@@ -336,12 +438,8 @@ def show_map(build: object, *, content: tuple, key: str, height: int,
 
     Parameters
     ----------
-    build
-        Zero-argument callable returning a :class:`folium.Map` (called on a cache miss only).
-    content
-        Hashable description of everything the map depends on.
-    key
-        Widget key (unique per page).
+    spec
+        The map (see :class:`MapSpec` and the ``*_map_spec`` functions).
     height
         Height in pixels.
     returned
@@ -354,7 +452,7 @@ def show_map(build: object, *, content: tuple, key: str, height: int,
     """
     import streamlit_folium as sf
 
-    args = _map_document(content, key, build)
+    args = map_document(spec)
     return sf._component_func(
         **args, height=height, width=None, returned_objects=list(returned),
         default=dict.fromkeys(returned), zoom=None, center=None, feature_group=None,

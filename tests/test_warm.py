@@ -1,0 +1,78 @@
+"""The server's warm-up computes exactly what the first pages need, through the pages' caches."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from planning.app import launch, ui, warm
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+#: the pages a planner opens first, with the work each would otherwise do on its first run
+FIRST_PAGES = [None, "app_pages/1_地图_Map.py", "app_pages/2_合规_Compliance.py",
+               "app_pages/3_可达性_Access.py"]
+
+
+def _engine_forbidden(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make every engine call the pages' caches wrap record itself and fail."""
+    calls: list[str] = []
+    for name in ("beijing_demo", "evaluate_scope", "milestone_view", "township_access",
+                 "_component_args"):
+        def computed(*_args, _name=name, **_kwargs):
+            calls.append(_name)
+            raise AssertionError("a page computed what the warm-up should have")
+
+        monkeypatch.setattr(ui, name, computed)
+    return calls
+
+
+def _run(page: str | None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    if page is not None:
+        at.switch_page(page)
+    return at.run()
+
+
+@pytest.fixture
+def cold_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()  # what the next tests get is computed by them, not by this one
+    st.cache_resource.clear()
+
+
+@pytest.mark.parametrize("page", FIRST_PAGES, ids=["overview", "map", "compliance", "access"])
+def test_after_warm_up_a_first_visit_computes_nothing(cold_caches, monkeypatch, page):
+    steps = warm.warm_up()
+    assert list(steps) == ["imports", "demo", "rules", "maps", "access"]
+    assert all(s >= 0 for s in steps.values())
+    calls = _engine_forbidden(monkeypatch)
+    at = _run(page)
+    assert calls == []
+    assert not at.exception
+    assert at.title  # the page ran to its heading, not into an error
+
+
+def test_without_warm_up_the_same_visit_would_compute(cold_caches, monkeypatch):
+    """The check above can fail: on cold caches the Access page computes (and is refused)."""
+    calls = _engine_forbidden(monkeypatch)
+    at = _run(FIRST_PAGES[-1])
+    assert calls and at.exception
+
+
+def test_warm_up_leaves_the_map_component_to_be_registered_by_a_page(cold_caches):
+    warm.warm_up()
+    # streamlit_folium registers its component on import, only inside a script run
+    assert "streamlit_folium" not in sys.modules
+
+
+def test_launcher_runs_this_checkouts_app_with_the_given_flags():
+    args = launch.streamlit_args(["--server.port", "8502"])
+    assert args[:2] == ["run", str(ROOT / "app.py")]
+    assert args[2:] == ["--server.port", "8502"]
