@@ -255,18 +255,39 @@ class MCLP(SitingModel):
             return self._exact_lagrange(time_limit, mip_gap)
         return self._exact_mip(time_limit, mip_gap)
 
+    lagrange_steps: int = 20_000  # subgradient steps at most (the deadline usually stops it)
+    reduced_max_nnz: int = 600_000  # largest reduced model handed to HiGHS after Lagrange
+
     def _exact_lagrange(self, time_limit: float, mip_gap: float) -> Exact:
-        """Lagrangian bound and reduction tests, then HiGHS on the reduced model."""
+        """Greedy + swap plan, Lagrangian bound and reduction tests, then HiGHS on the rest."""
+        t_end = time.perf_counter() + time_limit
         nf, k = self.rules.free.size, int(self.rules.k or 0)
         cover = sparse.csr_array(self.cover, dtype=np.float64)
         w = self.row_weight
         start = lagrange.greedy(cover, w, k)
-        cb = lagrange.subgradient(cover, w, k, start, target_gap=mip_gap / 2)
+        start = lagrange.swap_search(
+            lagrange.SparseCosts.from_cover(cover),
+            w,
+            start,
+            deadline=time.perf_counter() + 0.15 * time_limit,
+        )
+        cb = lagrange.subgradient(
+            cover,
+            w,
+            k,
+            start,
+            iterations=self.lagrange_steps,
+            target_gap=mip_gap / 2,
+            deadline=time.perf_counter() + 0.35 * time_limit,
+            patience=30,
+            start_fraction=0.1,
+        )
         best, lower = cb.best, cb.lower
         upper = cb.upper
         method = (
-            f"Lagrangian bound ({cb.iterations} subgradient steps), reduction fixed "
-            f"{int(cb.fixed_open.sum())} open / {int(cb.fixed_closed.sum())} closed of {nf}"
+            f"greedy + swap plan, Lagrangian bound ({cb.iterations} subgradient steps), "
+            f"reduction fixed {int(cb.fixed_open.sum())} open / {int(cb.fixed_closed.sum())} "
+            f"closed of {nf}"
         )
         if upper - lower <= mip_gap * max(lower, 1e-12):
             sol = Solution(self._open_mask(best), solver="lagrangian+greedy")
@@ -276,6 +297,13 @@ class MCLP(SitingModel):
         sub = cover[~done][:, keep]
         rows = np.flatnonzero(np.diff(sub.indptr) > 0)
         sub = sub[rows]
+        if sub.nnz > self.reduced_max_nnz:
+            method += (
+                f"; reduced model too large for HiGHS ({sub.nnz} nonzeros): Lagrangian bound "
+                "and best plan reported"
+            )
+            sol = Solution(self._open_mask(best), solver="lagrangian+greedy")
+            return Exact(sol, self.offset + upper, False, method=method, heuristic_done=True)
         const = float(w[done].sum())
         prog = Program()
         n_keep = int(keep.sum())
@@ -292,18 +320,20 @@ class MCLP(SitingModel):
             -np.inf,
             0.0,
         )
-        x, bound, optimal = self._run(prog, time_limit, mip_gap, offset=const)
+        left = max(t_end - time.perf_counter(), 1e-3)
+        x, bound, optimal = self._run(prog, left, mip_gap, offset=const)
+        solver = "lagrangian+greedy"
         method += f"; HiGHS on the reduced model ({n_keep} sites, {rows.size} demand groups)"
         if x is not None:
             y = cb.fixed_open.copy()
             y[np.flatnonzero(keep)[x[:n_keep] > 0.5]] = True
             value = lagrange.covered_weight(cover, w, y)
-            if value > lower:
-                best, lower = y, value
+            if value >= lower:
+                best, lower, solver = y, value, "highs-milp"
         # plans violating the fixings are worth less than ``lower``: the bound is the larger
         bound = max(bound, lower) if np.isfinite(bound) else upper
         bound = min(bound, upper)
-        sol = Solution(self._open_mask(best))
+        sol = Solution(self._open_mask(best), solver=solver)
         ok = upper - lower <= mip_gap * max(lower, 1e-12) or (optimal and bound <= lower + 1e-6)
         return Exact(sol, self.offset + bound, ok, method=method, heuristic_done=True)
 
@@ -468,6 +498,7 @@ class PMedian(SitingModel):
     # phase starts from greedy + interchange (else greedy + locate-allocate only)
     lagrange_width: int = 160  # nearest options per client in the Lagrangian (λ capped beyond)
     radius_max_pairs: int = 1_500_000  # largest reduced radius model tried after Lagrange
+    lagrange_iterations: int = 5_000  # subgradient steps at most (the deadline usually stops it)
 
     def _exact(self, time_limit: float, mip_gap: float) -> Exact:
         if self.formulation == "classic":
@@ -500,11 +531,19 @@ class PMedian(SitingModel):
             start = interchange(finite, np.full(dist.shape[0], BIG), self.weights, k=k)
         else:
             start = lagrange.greedy_median(dist, self.weights, k)
+            far = 1e3 * float(self.vals[np.isfinite(self.vals)].max(initial=1.0)) + 1.0
+            costs = lagrange.SparseCosts.from_sorted(
+                self.order, self.vals, self.count, far, r.free.size
+            )
+            start = lagrange.swap_search(
+                costs, self.weights, start, deadline=time.perf_counter() + 0.25 * time_limit
+            )
         mb = lagrange.median_subgradient(
             lagrange.SortedOptions(vals, self.order[:, :width], cap, self.weights),
             k,
             dist,
             start,
+            iterations=self.lagrange_iterations,
             target_gap=mip_gap / 2,
             deadline=time.perf_counter() + 0.4 * time_limit,
         )
