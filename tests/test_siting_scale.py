@@ -1,0 +1,171 @@
+"""City-scale paths of p-median and MCLP (swap search, Lagrangian phase) against brute force."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from planning.siting import MCLP, PMedian, lagrange
+from planning.siting.lagrange import SparseCosts, swap_search
+
+
+def instance(n, m, seed, *, cutoff=None):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0, 10, (n, 2))
+    b = rng.uniform(0, 10, (m, 2))
+    cost = np.ceil(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2))
+    if cutoff is not None:
+        cost[cost > cutoff] = np.inf
+    return cost, rng.integers(1, 10, n).astype(float)
+
+
+def sparse_costs(cost, far):
+    order = np.argsort(cost, axis=1, kind="stable")
+    vals = np.take_along_axis(cost, order, axis=1)
+    count = np.isfinite(vals).sum(axis=1)
+    return SparseCosts.from_sorted(order, vals, count, far, cost.shape[1])
+
+
+def penalised(cost, w, s, far):
+    sub = np.where(np.isfinite(cost), cost, far)[:, list(s)]
+    return float(w @ np.minimum(sub.min(axis=1), far))
+
+
+def covered(cost, w, s, radius):
+    return float(w[(cost[:, list(s)] <= radius).any(axis=1)].sum())
+
+
+# --- swap search ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_swap_search_ends_in_a_one_swap_local_optimum(seed, k):
+    """No single exchange improves the plan swap_search returns, and it never gets worse."""
+    m = 9
+    cost, w = instance(15, m, seed, cutoff=6 if seed % 2 else None)
+    far = 1000.0
+    costs = sparse_costs(cost, far)
+    rng = np.random.default_rng(seed)
+    start = np.zeros(m, dtype=bool)
+    start[rng.choice(m, k, replace=False)] = True
+    y = swap_search(costs, w, start)
+    assert y.sum() == k
+    value = penalised(cost, w, np.flatnonzero(y), far)
+    assert abs(costs.value(w, y) - value) <= 1e-9 * max(value, 1)
+    assert value <= penalised(cost, w, np.flatnonzero(start), far) + 1e-9
+    sel = set(np.flatnonzero(y).tolist())
+    for out in sel:
+        for inn in set(range(m)) - sel:
+            trial = (sel - {out}) | {inn}
+            assert penalised(cost, w, sorted(trial), far) >= value - 1e-9
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_swap_search_on_a_cover_is_a_local_optimum_of_covered_weight(seed):
+    m, k, radius = 8, 3, 3.0
+    cost, w = instance(16, m, seed)
+    cover = lagrange.sparse.csr_array((cost <= radius).astype(float))
+    start = np.zeros(m, dtype=bool)
+    start[:k] = True
+    y = swap_search(SparseCosts.from_cover(cover), w, start)
+    value = covered(cost, w, np.flatnonzero(y), radius)
+    assert value >= covered(cost, w, range(k), radius)
+    sel = set(np.flatnonzero(y).tolist())
+    for out in sel:
+        for inn in set(range(m)) - sel:
+            assert covered(cost, w, sorted((sel - {out}) | {inn}), radius) <= value + 1e-9
+
+
+# --- p-median: Lagrangian phase started from the swap search ------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("p", [2, 3, 4])
+def test_pmedian_swap_then_lagrange_matches_brute_force(monkeypatch, seed, p):
+    m = 12
+    cost, w = instance(30, m, seed, cutoff=7)
+    plans = list(itertools.combinations(range(m), p))
+    vals = [float(w @ cost[:, list(s)].min(axis=1)) for s in plans]
+    best = min(vals)
+    if not np.isfinite(best):
+        pytest.skip("no plan reaches every demand point")
+    monkeypatch.setattr(PMedian, "lagrange_min_pairs", 0)
+    monkeypatch.setattr(PMedian, "interchange_max_work", 0)  # take the city path: swap search
+    res = PMedian.from_cost_matrix(cost, w, p=p).solve(mip_gap=0.0)
+    assert "Lagrangian" in res.method
+    assert res.status == "optimal"
+    assert abs(res.objective - best) <= 1e-9 * best
+    assert res.bound <= best + 1e-6
+    assert abs(float(w @ cost[:, res.selected].min(axis=1)) - res.objective) <= 1e-9 * best
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pmedian_reduced_model_skipped_reports_an_honest_gap(monkeypatch, seed):
+    """When the reduced model is not solved the result is a bound and a plan, never 'optimal'."""
+    m, p = 12, 3
+    cost, w = instance(30, m, seed, cutoff=7)
+    vals = [float(w @ cost[:, list(s)].min(axis=1)) for s in itertools.combinations(range(m), p)]
+    best = min(vals)
+    if not np.isfinite(best):
+        pytest.skip("no plan reaches every demand point")
+    monkeypatch.setattr(PMedian, "lagrange_min_pairs", 0)
+    monkeypatch.setattr(PMedian, "interchange_max_work", 0)
+    monkeypatch.setattr(PMedian, "radius_max_pairs", -1)
+    res = PMedian.from_cost_matrix(cost, w, p=p).solve(mip_gap=0.0)
+    assert res.bound <= best + 1e-6 <= res.objective + 2e-6
+    if res.status == "optimal":
+        assert abs(res.objective - best) <= 1e-9 * best
+    else:
+        assert res.status == "time_limit_feasible" and res.gap > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pmedian_with_locked_sites_keeps_the_exact_path(monkeypatch, seed):
+    m, p = 10, 2
+    cost, w = instance(25, m, seed, cutoff=8)
+    locked = [seed]
+    plans = [s for s in itertools.combinations(range(m), p + 1) if seed in s]
+    best = min(float(w @ cost[:, list(s)].min(axis=1)) for s in plans)
+    if not np.isfinite(best):
+        pytest.skip("no plan reaches every demand point")
+    monkeypatch.setattr(PMedian, "lagrange_min_pairs", 0)
+    monkeypatch.setattr(PMedian, "interchange_max_work", 0)
+    res = PMedian.from_cost_matrix(cost, w, p=p, locked=locked).solve(mip_gap=0.0)
+    assert res.status == "optimal" and seed in res.selected
+    assert abs(res.objective - best) <= 1e-9 * best
+
+
+# --- MCLP: swap search, Lagrangian bound, reduced model ----------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_mclp_swap_then_lagrange_matches_brute_force(monkeypatch, seed, p):
+    m, radius = 12, 3.0
+    cost, w = instance(40, m, seed, cutoff=9)
+    best = max(covered(cost, w, s, radius) for s in itertools.combinations(range(m), p))
+    monkeypatch.setattr(MCLP, "lagrange_min_nnz", 0)
+    res = MCLP.from_cost_matrix(cost, w, service_radius=radius, p=p).solve(mip_gap=0.0)
+    assert "Lagrangian" in res.method
+    assert res.status == "optimal"
+    assert abs(res.objective - best) <= 1e-9
+    assert res.bound >= best - 1e-6
+    assert abs(covered(cost, w, res.selected, radius) - res.objective) <= 1e-9
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mclp_without_the_reduced_model_reports_bound_above_the_optimum(monkeypatch, seed):
+    m, p, radius = 12, 3, 3.0
+    cost, w = instance(40, m, seed)
+    best = max(covered(cost, w, s, radius) for s in itertools.combinations(range(m), p))
+    monkeypatch.setattr(MCLP, "lagrange_min_nnz", 0)
+    monkeypatch.setattr(MCLP, "reduced_max_nnz", -1)
+    res = MCLP.from_cost_matrix(cost, w, service_radius=radius, p=p).solve(mip_gap=0.0)
+    assert res.objective <= best + 1e-9 <= res.bound + 2e-9
+    if res.status == "optimal":
+        assert abs(res.objective - best) <= 1e-9
+    else:
+        assert res.status == "time_limit_feasible" and res.gap > 0
