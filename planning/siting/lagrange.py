@@ -23,6 +23,7 @@ The model that remains is small enough for HiGHS to finish the proof.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +87,8 @@ def subgradient(  # noqa: PLR0913 - data, start plan and stopping/step rules
     deadline: float = np.inf,
     patience: int = 10,
     start_fraction: float = 0.5,
+    polish: Callable[[np.ndarray], np.ndarray] | None = None,
+    polish_every: int = 100,
 ) -> CoverBounds:
     """Lagrangian bound, Lagrangian heuristic and reduction tests (see the module docstring).
 
@@ -109,6 +112,9 @@ def subgradient(  # noqa: PLR0913 - data, start plan and stopping/step rules
         Steps without a better bound before the step length is halved.
     start_fraction
         Starting multipliers as a fraction of the row weights.
+    polish, polish_every
+        Local search applied to the Lagrangian plan every ``polish_every`` steps (e.g.
+        :func:`swap_search`); it must return a plan with ``k`` columns.
 
     Returns
     -------
@@ -125,7 +131,7 @@ def subgradient(  # noqa: PLR0913 - data, start plan and stopping/step rules
     mu = 2.0
     stall = 0
     it = 0
-    for it in range(1, iterations + 1):  # noqa: B007
+    for it in range(1, iterations + 1):
         score = cover_t @ lam
         top = np.argpartition(-score, k - 1)[:k] if k < n_cols else np.arange(n_cols)
         z = weights > lam
@@ -135,6 +141,11 @@ def subgradient(  # noqa: PLR0913 - data, start plan and stopping/step rules
         cand = covered_weight(cover, weights, y)
         if cand > lower:
             lower, best = cand, y
+        if polish is not None and it % polish_every == polish_every // 2:
+            y_p = polish(y)
+            cand = covered_weight(cover, weights, y_p)
+            if cand > lower:
+                lower, best = cand, y_p
         if value < upper - 1e-9:
             upper, best_lam, stall = value, lam.copy(), 0
         else:
@@ -265,7 +276,7 @@ class SortedOptions:
     weights: np.ndarray
 
 
-def median_subgradient(
+def median_subgradient(  # noqa: PLR0913 - data, start plan, stopping/step rules, polish
     opts: SortedOptions,
     k: int,
     dist: np.ndarray,
@@ -275,6 +286,8 @@ def median_subgradient(
     target_gap: float = 1e-4,
     deadline: float = np.inf,
     patience: int = 15,
+    polish: Callable[[np.ndarray], np.ndarray] | None = None,
+    polish_every: int = 200,
 ) -> MedianBounds:
     r"""Lagrangian bound of the p-median with the assignment rows relaxed.
 
@@ -296,6 +309,9 @@ def median_subgradient(
         Stopping rules (``deadline`` on :func:`time.perf_counter`).
     patience
         Steps without a better bound before the step length is halved.
+    polish, polish_every
+        Local search applied (after locate-allocate) to the Lagrangian plan every
+        ``polish_every`` steps, e.g. :func:`swap_search`; it must keep ``k`` columns open.
 
     Returns
     -------
@@ -332,6 +348,9 @@ def median_subgradient(
             y = np.zeros(n_cols, dtype=bool)
             y[top] = True
             y, cand = locate_allocate(dist, weights, y, finite)
+            if polish is not None and it % polish_every == polish_every // 2 + 1:
+                y = polish(y)
+                cand, _ = median_cost(dist, weights, y)
             if cand < upper:
                 best, upper = y, cand
         if upper - lower <= target_gap * abs(upper) or mu < 1e-5:

@@ -264,13 +264,12 @@ class MCLP(SitingModel):
         nf, k = self.rules.free.size, int(self.rules.k or 0)
         cover = sparse.csr_array(self.cover, dtype=np.float64)
         w = self.row_weight
+        costs = lagrange.SparseCosts.from_cover(cover)
         start = lagrange.greedy(cover, w, k)
         start = lagrange.swap_search(
-            lagrange.SparseCosts.from_cover(cover),
-            w,
-            start,
-            deadline=time.perf_counter() + 0.15 * time_limit,
+            costs, w, start, deadline=time.perf_counter() + 0.15 * time_limit
         )
+        t_lag = t_end - 0.25 * time_limit
         cb = lagrange.subgradient(
             cover,
             w,
@@ -278,9 +277,10 @@ class MCLP(SitingModel):
             start,
             iterations=self.lagrange_steps,
             target_gap=mip_gap / 2,
-            deadline=time.perf_counter() + 0.35 * time_limit,
+            deadline=t_lag,
             patience=30,
             start_fraction=0.1,
+            polish=lambda y: lagrange.swap_search(costs, w, y, deadline=t_lag),
         )
         best, lower = cb.best, cb.lower
         upper = cb.upper
@@ -526,6 +526,7 @@ class PMedian(SitingModel):
             np.arange(width)[None, :] < self.count[:, None], self.vals[:, :width], np.inf
         )
         cap = np.where(self.count > width, self.vals[:, min(width, self.vals.shape[1] - 1)], np.inf)
+        polish = None
         if dist.size * k <= self.interchange_max_work:
             finite = np.where(np.isfinite(dist), dist, BIG)
             start = interchange(finite, np.full(dist.shape[0], BIG), self.weights, k=k)
@@ -538,6 +539,8 @@ class PMedian(SitingModel):
             start = lagrange.swap_search(
                 costs, self.weights, start, deadline=time.perf_counter() + 0.25 * time_limit
             )
+            t_lag = deadline - 0.25 * time_limit
+            polish = lambda y: lagrange.swap_search(costs, self.weights, y, deadline=t_lag)  # noqa: E731
         mb = lagrange.median_subgradient(
             lagrange.SortedOptions(vals, self.order[:, :width], cap, self.weights),
             k,
@@ -545,7 +548,9 @@ class PMedian(SitingModel):
             start,
             iterations=self.lagrange_iterations,
             target_gap=mip_gap / 2,
-            deadline=time.perf_counter() + 0.4 * time_limit,
+            deadline=time.perf_counter() + 0.4 * time_limit if polish is None else t_lag,
+            patience=15 if polish is None else 40,
+            polish=polish,
         )
         method = (
             f"Lagrangian bound ({mb.iterations} subgradient steps), reduction fixed "
