@@ -18,6 +18,10 @@ step's ``k`` best columns are also a feasible plan (a lower bound). With a lower
   closed).
 
 The model that remains is small enough for HiGHS to finish the proof.
+
+The same module holds the p-median Lagrangian (assignment rows relaxed) and a sparse
+best-improvement swap search (:func:`swap_search`) that gives both models good plans at city
+scale.
 """
 
 from __future__ import annotations

@@ -201,6 +201,13 @@ class MCLP(SitingModel):
     with the budget / cap side constraints. Demand already covered by a locked site enters as a
     constant; ``z`` may be continuous because the objective drives it to ``min(1, ·)``, which is
     integral. Demand points with identical covering sets are merged (weights summed).
+
+    From ``lagrange_min_nnz`` covering pairs up, with ``p`` and without budget or caps, the
+    model first runs greedy + swap search (:func:`~planning.siting.lagrange.swap_search`), then
+    the Lagrangian bound of :mod:`planning.siting.lagrange` whose plans are polished by the
+    same swap search, and the reduction tests. HiGHS then solves what the tests left open if it
+    has at most ``reduced_max_nnz`` nonzeros; otherwise the result is the best plan with the
+    Lagrangian bound (``time_limit_feasible`` and its gap unless the gap is already proven).
     """
 
     name = "mclp"
@@ -392,7 +399,9 @@ class PMedian(SitingModel):
       compact model), with level deepening;
     * above ``lagrange_min_pairs`` client-candidate pairs and without locked sites, budget or
       caps: a Lagrangian bound with plans from greedy + interchange (when
-      ``demand x candidates x k <= interchange_max_work``) and locate-allocate, and reduction tests
+      ``demand x candidates x k <= interchange_max_work``; above it greedy + the sparse swap
+      search of :func:`~planning.siting.lagrange.swap_search`, which also polishes the
+      Lagrangian plans) and locate-allocate, and reduction tests
       (:mod:`planning.siting.lagrange`) first, then the radius model on what the tests left
       open. If the time limit stops it, the result says ``time_limit_feasible`` with the
       Lagrangian bound and gap — never ``optimal`` without the proof.
@@ -552,8 +561,9 @@ class PMedian(SitingModel):
             patience=15 if polish is None else 40,
             polish=polish,
         )
+        plan = "greedy + interchange" if polish is None else "greedy + swap"
         method = (
-            f"Lagrangian bound ({mb.iterations} subgradient steps), reduction fixed "
+            f"{plan} plan, Lagrangian bound ({mb.iterations} subgradient steps), reduction fixed "
             f"{int(mb.fixed_open.sum())} open / {int(mb.fixed_closed.sum())} closed "
             f"of {r.free.size}"
         )
