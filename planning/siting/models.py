@@ -503,7 +503,7 @@ class PMedian(SitingModel):
         return prog, relaxed[fb], f0
 
     lagrange_min_pairs: int = 5_000  # client-candidate pairs from which Lagrange runs first
-    interchange_max_work: int = 40_000_000  # demand x candidates x k up to which the Lagrangian
+    interchange_max_work: int = 10_000_000  # demand x candidates x k up to which the Lagrangian
     # phase starts from greedy + interchange (else greedy + locate-allocate only)
     lagrange_width: int = 160  # nearest options per client in the Lagrangian (λ capped beyond)
     radius_max_pairs: int = 1_500_000  # largest reduced radius model tried after Lagrange
