@@ -28,10 +28,22 @@ from planning.siting.base import (
     as_vector,
     make_rules,
 )
+from planning.siting.capacitated_lagrange import (
+    Instance,
+    LagrangeResult,
+    excluded_bound,
+    greedy_assign,
+    improve_assign,
+    lagrangian_phase,
+)
 from planning.siting.heuristics import interchange
 from planning.siting.models import RuleOptions, _radius, _y_program
 
 _SHARE_EPS = 1e-9
+
+
+def _method(rounds: int) -> str:
+    return f"assignment MILP on nearest options (x_ij, y_j), {rounds} round(s)"
 
 
 class _Capacitated(SitingModel):
@@ -202,6 +214,10 @@ class CapacitatedPMedian(_Capacitated):
 
     name = "capacitated-p-median"
     start_depth: int | None = None  # options per demand point in the first round (None: auto)
+    lagrange_cells: int = 2_000_000  # rows x sites above which the Lagrangian phase is skipped
+    lagrange_min_pairs: int = 1_000  # pairs below which HiGHS alone is quick: no Lagrangian
+    lagrange_share: float = 0.25  # share of the time limit for the Lagrangian phase
+    lagrange_iterations: int = 600  # subgradient steps at most
 
     @classmethod
     def from_cost_matrix(
@@ -239,6 +255,17 @@ class CapacitatedPMedian(_Capacitated):
                 f"{_fmt_indices(bad)}"
             )
             raise InfeasibleError(msg)
+        if model.single_source:
+            fits = model.demand[model.pair_row] <= model.capacities[model.pair_col] + 1e-9
+            ok = np.bincount(model.pair_row[fits], minlength=n) > 0
+            big = np.flatnonzero(~ok & model.reach & (model.demand > 0))
+            if big.size:
+                msg = (
+                    f"{big.size} demand points have more demand than any candidate they can "
+                    f"reach can serve alone (single source): indices {_fmt_indices(big)}; "
+                    "raise the capacities or allow split assignment"
+                )
+                raise InfeasibleError(msg)
         total = float(model.demand.sum())
         forced_cap = float(model.capacities[rules.forced].sum())
         top = np.sort(model.capacities[rules.free])[::-1][: rules.k].sum()
@@ -276,36 +303,200 @@ class CapacitatedPMedian(_Capacitated):
         return 4 * self.pair_row.size
 
     def _exact(self, time_limit: float, mip_gap: float) -> Exact:
-        """Solve on each demand point's nearest options, deepening where a fallback is used.
+        """Lagrangian phase (single source), then the MILP on each row's nearest options.
 
-        Each row keeps its ``depth`` cheapest pairs plus a fallback column priced at the next
-        one and using no capacity. That is a relaxation of the full model (its bound is valid);
-        when no fallback is used its solution is feasible for the full model, hence optimal.
+        With single-source assignment, :mod:`planning.siting.capacitated_lagrange` first bounds
+        the optimum (knapsack Lagrangian), finds plans (its heuristic) and removes the sites and
+        pairs that cannot be part of a plan better than the best one found; that may already
+        close the gap. The MILP then runs on what is left (see :meth:`_deepen`); a plan the
+        reductions excluded costs at least their threshold, so the bound is the smaller of the
+        MILP's bound and that threshold.
         """
         deadline = time.perf_counter() + time_limit
-        nf, n = self.rules.free.size, self.cost.shape[0]
+        lag = self._lagrange(time_limit, mip_gap) if self.single_source else None
+        if lag is None:
+            sol, bound, optimal, infeasible, rounds = self._deepen(
+                np.ones(self.pair_row.size, dtype=bool), None, deadline, mip_gap
+            )
+            if infeasible:
+                msg = f"{self.name}: HiGHS proved the model infeasible ({self._infeasible_hint()})"
+                raise InfeasibleError(msg)
+            return Exact(sol, bound, optimal, method=_method(rounds))
+        res, sites, col = lag
+        best = None if res.best is None else self._plan(sites, res.best[0], res.best[1])
+        cut = excluded_bound(res.threshold, self._integral_costs())
+        label = f"Lagrangian bound ({res.iterations} steps) + reductions"
+        if best is not None and res.lower >= res.threshold:
+            return Exact(best, min(cut, res.upper), True, method=label, heuristic_done=True)
+        keep = res.pair_ok[self.pair_row, col[self.pair_col]]
+        fixed = (sites[res.closed_fixed], sites[res.open_fixed])
+        sol, bound, optimal, infeasible, rounds = self._deepen(keep, fixed, deadline, mip_gap)
+        method = f"{label}, then {_method(rounds)}"
+        if infeasible:  # nothing better than the threshold exists
+            if best is None:
+                msg = f"{self.name}: HiGHS proved the model infeasible ({self._infeasible_hint()})"
+                raise InfeasibleError(msg)
+            return Exact(best, min(cut, res.upper), True, method=method, heuristic_done=True)
+        if best is not None and (
+            sol is None or self._evaluate(best)["objective"] < self._evaluate(sol)["objective"]
+        ):
+            sol = best
+        if not math.isnan(bound):
+            bound = max(min(bound, cut), res.lower) if best is not None else max(bound, res.lower)
+        return Exact(sol, bound, optimal, method=method, heuristic_done=True)
+
+    def _integral_costs(self) -> bool:
         pc = self._pair_cost()
-        order = np.lexsort((pc, self.pair_row))
-        rows, cols, pc = self.pair_row[order], self.pair_col[order], pc[order]
+        return bool(np.all(pc == np.round(pc)))
+
+    def _plan(self, sites: np.ndarray, mask: np.ndarray, assign: np.ndarray) -> Solution:
+        """Build the plan opening ``sites[mask]``, row ``i`` served by ``assign[i]``."""
+        open_mask = self.rules.forced.copy()
+        open_mask[sites[mask]] = True
+        rows = np.flatnonzero(assign >= 0)
+        x = sparse.csr_array(
+            (np.ones(rows.size), (rows, assign[rows])), shape=self.cost.shape, dtype=np.float64
+        )
+        return Solution(open_mask, x=x, solver=HEUR)
+
+    def _side_ok(self, open_mask: np.ndarray) -> bool:
+        """Whether a set of open candidates meets the budget and the caps per group."""
+        rules = self.rules
+        y = open_mask[rules.free]
+        if rules.budget is not None and rules.free_budget_cost @ y > rules.budget + 1e-9:
+            return False
+        if rules.group_room is not None and rules.group_codes is not None:
+            codes = rules.group_codes[rules.free][y]
+            codes = codes[codes >= 0]
+            if np.any(np.bincount(codes, minlength=rules.group_room.size) > rules.group_room):
+                return False
+        return True
+
+    def _lagrange(
+        self, time_limit: float, mip_gap: float
+    ) -> tuple[LagrangeResult, np.ndarray, np.ndarray] | None:
+        """Run the Lagrangian phase on the dense (rows x available sites) data, if small."""
+        rules = self.rules
+        avail = rules.forced.copy()
+        avail[rules.free] = True
+        sites = np.flatnonzero(avail)
+        n = self.cost.shape[0]
+        if (
+            rules.k is None
+            or sites.size == 0
+            or n * sites.size > self.lagrange_cells
+            or self.pair_row.size < self.lagrange_min_pairs
+        ):
+            return None
+        col = np.full(rules.n, -1)
+        col[sites] = np.arange(sites.size)
+        dense = np.full((n, sites.size), np.inf)
+        dense[self.pair_row, col[self.pair_col]] = self._pair_cost()
+        caps = self.capacities[sites]
+        rows = self.reach
+        inst = Instance(
+            dense,
+            self.demand,
+            caps,
+            np.isin(sites, rules.free),
+            rules.forced[sites],
+            rules.k,
+            rows,
+            self._integral_costs(),
+        )
+        idx = np.flatnonzero(rows)
+
+        def quick(mask: np.ndarray) -> tuple[float, np.ndarray] | None:
+            full = rules.forced.copy()
+            full[sites[mask]] = True
+            if not self._side_ok(full):
+                return None
+            sub = dense[np.ix_(idx, np.flatnonzero(mask))]
+            got = greedy_assign(sub, self.demand[idx], caps[mask])
+            if got is None:
+                return None
+            got = improve_assign(sub, self.demand[idx], caps[mask], got)
+            assign = np.full(n, -1)
+            assign[idx] = sites[np.flatnonzero(mask)[got]]
+            return float(sub[np.arange(idx.size), got].sum()), assign
+
+        def exact(mask: np.ndarray) -> tuple[float, np.ndarray] | None:
+            full = rules.forced.copy()
+            full[sites[mask]] = True
+            if not self._side_ok(full):
+                return None
+            sol = self._allocate(full, "eq", 1.0, max(0.05 * time_limit, 0.5))
+            if sol is None or sol.x is None:
+                return None
+            fields = self._report(sol)
+            if np.any((fields["assignment"] < 0) & rows):
+                return None
+            return fields["_travel"], fields["assignment"]
+
+        res = lagrangian_phase(
+            inst,
+            quick,
+            None,
+            polish=exact,
+            mip_gap=mip_gap,
+            deadline=time.perf_counter() + self.lagrange_share * time_limit,
+            max_iterations=self.lagrange_iterations,
+        )
+        return res, sites, col
+
+    def _deepen(
+        self,
+        keep: np.ndarray,
+        fixed: tuple[np.ndarray, np.ndarray] | None,
+        deadline: float,
+        mip_gap: float,
+    ) -> tuple[Solution | None, float, bool, bool, int]:
+        """Solve on each demand point's nearest options, deepening where a fallback is used.
+
+        Each row keeps its ``depth`` cheapest pairs (among ``keep``) plus a fallback column
+        priced at the next one and using no capacity. That is a relaxation of the model on the
+        kept pairs (its bound is valid); when no fallback is used its solution is feasible,
+        hence optimal. ``fixed`` ``(closed, open)`` candidates have ``y`` fixed to 0 / 1.
+        Returns ``(solution, bound, optimal, infeasible, rounds)``.
+        """
+        nf, n = self.rules.free.size, self.cost.shape[0]
+        pc = self._pair_cost()[keep]
+        prow, pcol = self.pair_row[keep], self.pair_col[keep]
+        order = np.lexsort((pc, prow))
+        rows, cols, pc = prow[order], pcol[order], pc[order]
         count = np.bincount(rows, minlength=n)
         first = np.concatenate([[0], np.cumsum(count)[:-1]])
         rank = np.arange(rows.size) - first[rows]
         k = max((self.rules.k or 0) + int(self.rules.forced.sum()), 1)
         start = self.start_depth or int(np.ceil(3 * count.max(initial=0) / k)) + 3
         depth = np.minimum(count, start)
+        y_pos = self._y_pos()
         rounds = 0
         while True:
             rounds += 1
-            method = f"assignment MILP on nearest options (x_ij, y_j), {rounds} round(s)"
             use = rank < depth[rows]
             short = np.flatnonzero(depth < count)
             nxt = pc[first[short] + depth[short]]
             prog = _y_program(self)
-            x0 = self._build(prog, rows[use], cols[use], self._y_pos(), "eq", pc[use], (short, nxt))
+            if fixed is not None:
+                for sel, val in zip(fixed, (0.0, 1.0), strict=True):
+                    if sel.size:
+                        prog.add_rows(sel.size, np.arange(sel.size), y_pos[sel], 1.0, val, val)
+            x0 = self._build(prog, rows[use], cols[use], y_pos, "eq", pc[use], (short, nxt))
             left = max(deadline - time.perf_counter(), 1e-3)
-            x, bound, optimal = self._run(prog, left, mip_gap)
+            res = prog.solve(left, mip_gap)
+            if res.status == 2:
+                return None, math.nan, False, True, rounds
+            if res.status not in (0, 1):
+                msg = f"{self.name}: HiGHS stopped without a usable answer: {res.message}"
+                raise InfeasibleError(msg)
+            x, optimal = res.x, res.status == 0
+            dual = getattr(res, "mip_dual_bound", None)
+            if dual is None or not np.isfinite(dual):
+                dual = res.fun if optimal and res.fun is not None else math.nan
+            bound = float(dual)
             if x is None:
-                return Exact(None, bound, optimal, method=method)
+                return None, bound, optimal, False, rounds
             n_use = int(use.sum())
             sol = Solution(
                 self._open_mask(x[:nf]), x=self._shares(x[x0 : x0 + n_use], rows[use], cols[use])
@@ -315,7 +506,7 @@ class CapacitatedPMedian(_Capacitated):
                 if used.size:  # keep the sites, allocate over all pairs
                     left = max(deadline - time.perf_counter(), 1.0)
                     sol = self._allocate(sol.open, "eq", 1.0, left)
-                return Exact(sol, bound, optimal and not used.size, method=method)
+                return sol, bound, optimal and not used.size, False, rounds
             depth[used] = np.minimum(count[used], 2 * depth[used] + 1)
 
     def _heuristic(self) -> Solution | None:
