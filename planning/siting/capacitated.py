@@ -218,6 +218,7 @@ class CapacitatedPMedian(_Capacitated):
     lagrange_min_pairs: int = 1_000  # pairs below which HiGHS alone is quick: no Lagrangian
     lagrange_share: float = 0.25  # share of the time limit for the Lagrangian phase
     lagrange_iterations: int = 600  # subgradient steps at most
+    small_reduced: float = 0.5  # kept share of pairs up to which the reduced model is "small"
 
     @classmethod
     def from_cost_matrix(
@@ -330,7 +331,13 @@ class CapacitatedPMedian(_Capacitated):
             return Exact(best, min(cut, res.upper), True, method=label, heuristic_done=True)
         keep = res.pair_ok[self.pair_row, col[self.pair_col]]
         fixed = (sites[res.closed_fixed], sites[res.open_fixed])
-        sol, bound, optimal, infeasible, rounds = self._deepen(keep, fixed, deadline, mip_gap)
+        # A small reduced model gets every kept pair and the row "cost <= threshold" (no plan
+        # above it is wanted); a large one keeps the nearest-options scheme, whose LP the dense
+        # cost row would only slow down.
+        small = keep.sum() <= self.small_reduced * keep.size and math.isfinite(res.threshold)
+        sol, bound, optimal, infeasible, rounds = self._deepen(
+            keep, fixed, deadline, mip_gap, cutoff=res.threshold if small else None, full=small
+        )
         method = f"{label}, then {_method(rounds)}"
         if infeasible:  # nothing better than the threshold exists
             if best is None:
@@ -450,13 +457,17 @@ class CapacitatedPMedian(_Capacitated):
         fixed: tuple[np.ndarray, np.ndarray] | None,
         deadline: float,
         mip_gap: float,
+        *,
+        cutoff: float | None = None,
+        full: bool = False,
     ) -> tuple[Solution | None, float, bool, bool, int]:
         """Solve on each demand point's nearest options, deepening where a fallback is used.
 
         Each row keeps its ``depth`` cheapest pairs (among ``keep``) plus a fallback column
         priced at the next one and using no capacity. That is a relaxation of the model on the
         kept pairs (its bound is valid); when no fallback is used its solution is feasible,
-        hence optimal. ``fixed`` ``(closed, open)`` candidates have ``y`` fixed to 0 / 1.
+        hence optimal. ``fixed`` ``(closed, open)`` candidates have ``y`` fixed to 0 / 1;
+        ``cutoff`` adds the row "cost <= cutoff"; ``full`` starts at every kept pair.
         Returns ``(solution, bound, optimal, infeasible, rounds)``.
         """
         nf, n = self.rules.free.size, self.cost.shape[0]
@@ -469,7 +480,7 @@ class CapacitatedPMedian(_Capacitated):
         rank = np.arange(rows.size) - first[rows]
         k = max((self.rules.k or 0) + int(self.rules.forced.sum()), 1)
         start = self.start_depth or int(np.ceil(3 * count.max(initial=0) / k)) + 3
-        depth = np.minimum(count, start)
+        depth = count.copy() if full else np.minimum(count, start)
         y_pos = self._y_pos()
         rounds = 0
         while True:
@@ -483,6 +494,11 @@ class CapacitatedPMedian(_Capacitated):
                     if sel.size:
                         prog.add_rows(sel.size, np.arange(sel.size), y_pos[sel], 1.0, val, val)
             x0 = self._build(prog, rows[use], cols[use], y_pos, "eq", pc[use], (short, nxt))
+            if cutoff is not None:
+                n_x = int(use.sum()) + short.size
+                prog.add_rows(
+                    1, np.zeros(n_x), x0 + np.arange(n_x), np.r_[pc[use], nxt], -np.inf, cutoff
+                )
             left = max(deadline - time.perf_counter(), 1e-3)
             res = prog.solve(left, mip_gap)
             if res.status == 2:

@@ -454,7 +454,9 @@ def _reduce(
     # Pair (i, j): L with y_j = 1, x_ij = 1, bounded via the knapsack at reduced capacity.
     red = np.where(np.isfinite(inst.cost), inst.cost - u[:, None], np.inf)
     rest = -f[np.arange(m)[None, :], np.maximum(ks.reduced, 0)]
-    pair_lb = with_j[None, :] - kval[None, :] + red + rest
+    avail = inst.free | inst.forced
+    base = np.where(avail, with_j - np.where(avail, kval, 0.0), np.inf)
+    pair_lb = base[None, :] + red + rest
     pair_ok = (
         np.isfinite(inst.cost)
         & (ks.reduced >= 0)
