@@ -39,9 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         from planning.app.warm import warm_up
 
         t0 = time.perf_counter()
-        steps = warm_up()
-        detail = ", ".join(f"{k} {v:.1f} s" for k, v in steps.items())
-        print(f"warmed up in {time.perf_counter() - t0:.1f} s ({detail})", file=sys.stderr)
+        try:
+            steps = warm_up()
+        except Exception as exc:  # an optimisation only: the pages compute on demand instead
+            print(f"warm-up skipped ({type(exc).__name__}); pages will compute on first visit",
+                  file=sys.stderr)
+        else:
+            detail = ", ".join(f"{k} {v:.1f} s" for k, v in steps.items())
+            print(f"warmed up in {time.perf_counter() - t0:.1f} s ({detail})", file=sys.stderr)
     return cli.main(args=args, prog_name="streamlit", standalone_mode=True)
 
 
