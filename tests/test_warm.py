@@ -76,3 +76,18 @@ def test_launcher_runs_this_checkouts_app_with_the_given_flags():
     args = launch.streamlit_args(["--server.port", "8502"])
     assert args[:2] == ["run", str(ROOT / "app.py")]
     assert args[2:] == ["--server.port", "8502"]
+
+
+def test_a_failed_warm_up_does_not_stop_the_server(monkeypatch, capsys):
+    from streamlit.web import cli
+
+    started = []
+
+    def broken():
+        raise RuntimeError("demo broken")
+
+    monkeypatch.setattr(warm, "warm_up", broken)
+    monkeypatch.setattr(cli, "main", lambda **kw: started.append(kw["args"]) or 0)
+    assert launch.main(["--server.port", "8599"]) == 0
+    assert started and started[0][-2:] == ["--server.port", "8599"]
+    assert "warm-up skipped (RuntimeError)" in capsys.readouterr().err
