@@ -214,11 +214,12 @@ class CapacitatedPMedian(_Capacitated):
 
     name = "capacitated-p-median"
     start_depth: int | None = None  # options per demand point in the first round (None: auto)
-    lagrange_cells: int = 2_000_000  # rows x sites above which the Lagrangian phase is skipped
+    lagrange_cells: int = 200_000  # rows x sites above which the Lagrangian phase is skipped
     lagrange_min_pairs: int = 1_000  # pairs below which HiGHS alone is quick: no Lagrangian
     lagrange_share: float = 0.25  # share of the time limit for the Lagrangian phase
     lagrange_iterations: int = 600  # subgradient steps at most
     small_reduced: float = 0.5  # kept share of pairs up to which the reduced model is "small"
+    small_cutoff: bool = True  # a small reduced model also gets the row "cost <= threshold"
 
     @classmethod
     def from_cost_matrix(
@@ -336,7 +337,12 @@ class CapacitatedPMedian(_Capacitated):
         # cost row would only slow down.
         small = keep.sum() <= self.small_reduced * keep.size and math.isfinite(res.threshold)
         sol, bound, optimal, infeasible, rounds = self._deepen(
-            keep, fixed, deadline, mip_gap, cutoff=res.threshold if small else None, full=small
+            keep,
+            fixed,
+            deadline,
+            mip_gap,
+            cutoff=res.threshold if small and self.small_cutoff else None,
+            full=small,
         )
         method = f"{label}, then {_method(rounds)}"
         if infeasible:  # nothing better than the threshold exists

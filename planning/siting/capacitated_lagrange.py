@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 KNAPSACK_CELLS = 4_000_000  # items x sites x capacity cells of one dynamic programme
+SWAP_ROWS = 2_000  # rows above which the assignment improvement only shifts (no swaps)
 
 
 @dataclass(frozen=True)
@@ -519,7 +520,24 @@ def greedy_assign(cost: np.ndarray, demand: np.ndarray, caps: np.ndarray) -> np.
 def improve_assign(
     cost: np.ndarray, demand: np.ndarray, caps: np.ndarray, assign: np.ndarray, rounds: int = 50
 ) -> np.ndarray:
-    """Shift and swap moves (first improvement) on a feasible single-source assignment."""
+    """Shift and swap moves (best improvement) on a feasible single-source assignment.
+
+    Parameters
+    ----------
+    cost
+        ``(rows, columns)`` costs (``inf`` forbidden).
+    demand, caps
+        Per row and per column.
+    assign
+        Column per row, within capacity.
+    rounds
+        Moves at most.
+
+    Returns
+    -------
+    numpy.ndarray
+        The improved assignment (swaps only up to ``SWAP_ROWS`` rows).
+    """
     n = cost.shape[0]
     assign = assign.copy()
     load = np.bincount(assign, weights=demand, minlength=cost.shape[1])
@@ -537,6 +555,8 @@ def improve_assign(
             load[j] += demand[i]
             assign[i] = j
             continue
+        if n > SWAP_ROWS:  # the swap matrices below are rows x rows
+            break
         # swaps between rows a, b on different columns
         ca = cost[rows[:, None], assign[None, :]]  # cost of row a at b's column
         delta = cur[:, None] + cur[None, :] - ca - ca.T
