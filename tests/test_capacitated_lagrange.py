@@ -210,6 +210,21 @@ def test_model_with_lagrangian_phase_matches_brute_force(monkeypatch, seed, inte
     assert "Lagrangian" in res.method
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_model_with_lagrangian_phase_respects_a_relative_gap(monkeypatch, seed):
+    monkeypatch.setattr(CapacitatedPMedian, "lagrange_min_pairs", 0)
+    n, m, p = 10, 8, 3
+    cost, demand = random_instance(seed + 20, n, m, integral=False)
+    caps = np.full(m, np.ceil(demand.sum() / p * 1.1))
+    opt = brute(cost, demand, caps, p)
+    res = CapacitatedPMedian.from_cost_matrix(
+        cost, np.ones(n), p=p, capacities=caps, demand=demand, single_source=True
+    ).solve(time_limit=30, mip_gap=0.05)
+    assert res.status == "optimal" and res.gap <= 0.05 + 1e-6
+    assert opt - 1e-6 <= res.objective <= opt / 0.95 + 1e-6
+    assert res.bound <= opt + 1e-6
+
+
 def test_model_with_lagrangian_phase_honours_locked_and_excluded(monkeypatch):
     monkeypatch.setattr(CapacitatedPMedian, "lagrange_min_pairs", 0)
     n, m, p = 10, 8, 2
@@ -261,3 +276,30 @@ def test_total_capacity_shortfall_is_reported(monkeypatch):
             demand=demand,
             single_source=True,
         )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_model_with_lagrangian_phase_keeps_caps_per_group(monkeypatch, seed):
+    """The relaxation drops the caps; its plans must still meet them to count."""
+    monkeypatch.setattr(CapacitatedPMedian, "lagrange_min_pairs", 0)
+    n, m, p = 10, 8, 3
+    cost, demand = random_instance(seed + 30, n, m)
+    caps = np.full(m, np.ceil(demand.sum() / p * 1.1))
+    groups = list("aabbccdd")
+    best = np.inf
+    for s in itertools.combinations(range(m), p):
+        if len({groups[j] for j in s}) == p:
+            best = min(best, gap_value(cost, demand, caps, np.array(s))[0])
+    res = CapacitatedPMedian.from_cost_matrix(
+        cost,
+        np.ones(n),
+        p=p,
+        capacities=caps,
+        demand=demand,
+        single_source=True,
+        groups=groups,
+        max_per_group=1,
+    ).solve(time_limit=30, mip_gap=0.0)
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(best)
+    assert len({groups[j] for j in res.selected}) == p

@@ -354,7 +354,9 @@ class CapacitatedPMedian(_Capacitated):
             sol is None or self._evaluate(best)["objective"] < self._evaluate(sol)["objective"]
         ):
             sol = best
-        if not math.isnan(bound):
+        if math.isnan(bound):  # HiGHS stopped without a bound: the Lagrangian one still holds
+            bound = res.lower
+        else:
             bound = max(min(bound, cut), res.lower) if best is not None else max(bound, res.lower)
         return Exact(sol, bound, optimal, method=method, heuristic_done=True)
 
