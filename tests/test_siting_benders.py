@@ -1,0 +1,166 @@
+"""Benders LP bound of the p-median against the compact LP and brute force."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.optimize import linprog
+
+from planning.siting import PMedian, benders
+
+
+def instance(n, m, seed, *, cutoff=None):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0, 10, (n, 2))
+    b = rng.uniform(0, 10, (m, 2))
+    cost = np.ceil(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2))
+    if cutoff is not None:
+        cost[cost > cutoff] = np.inf
+    return cost, rng.integers(1, 10, n).astype(float)
+
+
+def classic_lp(cost, w, p, locked=()):
+    """LP relaxation of the compact x_ij, y_j model (locked sites: y fixed to 1)."""
+    n, m = cost.shape
+    ii, jj = np.nonzero(np.isfinite(cost))
+    nx = ii.size
+    c = np.concatenate([w[ii] * cost[ii, jj], np.zeros(m)])
+    assign = sparse.csr_array((np.ones(nx), (ii, np.arange(nx))), shape=(n, nx + m))
+    count = sparse.csr_array(np.concatenate([np.zeros(nx), np.ones(m)])[None, :])
+    link = sparse.csr_array(
+        (
+            np.concatenate([np.ones(nx), -np.ones(nx)]),
+            (np.tile(np.arange(nx), 2), np.concatenate([np.arange(nx), nx + jj])),
+        ),
+        shape=(nx, nx + m),
+    )
+    lb = np.zeros(nx + m)
+    lb[nx + np.asarray(locked, dtype=int)] = 1.0
+    res = linprog(
+        c,
+        A_ub=link,
+        b_ub=np.zeros(nx),
+        A_eq=sparse.vstack([assign, count]),
+        b_eq=np.concatenate([np.ones(n), [p + len(locked)]]),
+        bounds=np.column_stack([lb, np.ones(nx + m)]),
+        method="highs",
+    )
+    assert res.status == 0
+    return res.fun
+
+
+def brute_force(cost, w, p, locked=()):
+    m = cost.shape[1]
+    free = [j for j in range(m) if j not in locked]
+    best = np.inf
+    for s in itertools.combinations(free, p):
+        sub = cost[:, list(s) + list(locked)].min(axis=1)
+        best = min(best, float(w @ sub) if np.isfinite(sub).all() else np.inf)
+    return best
+
+
+def model_data(model):
+    return benders.MedianData(
+        model.vals,
+        model.order,
+        model.count,
+        model.forced_cost[model.active],
+        model.weights[model.active],
+        int(model.rules.free.size),
+    )
+
+
+CASES = [
+    (seed, cutoff, locked) for seed in range(6) for cutoff in (None, 5) for locked in ((), (3,))
+]
+
+
+@pytest.mark.parametrize(("seed", "cutoff", "locked"), CASES)
+def test_benders_lp_bound_is_the_compact_lp_and_below_the_optimum(seed, cutoff, locked):
+    """Benders (all columns) meets the compact LP; priced column subsets never exceed it."""
+    cost, w = instance(30, 12, seed, cutoff=cutoff)
+    p = 3
+    opt = brute_force(cost, w, p, locked)
+    if not np.isfinite(opt):
+        pytest.skip("no feasible plan")
+    model = PMedian.from_cost_matrix(cost, w, p=p, locked=list(locked))
+    data = model_data(model)
+    k = int(model.rules.k)
+    lp = classic_lp(cost, w, p, locked)
+    full = benders.lp_bound(data, k, tol=1e-9)
+    assert full.priced
+    assert abs(full.lower + model.offset - lp) <= 1e-6 * max(abs(lp), 1.0)
+    assert full.lower + model.offset <= opt + 1e-6
+    # a column subset holding a feasible plan, grown by pricing
+    rng = np.random.default_rng(seed)
+    cols = np.sort(rng.choice(data.n_cols, 6, replace=False))
+    core = np.zeros(data.n_cols)
+    plan = benders.cluster_columns(model.free_cost, model.weights, _any_plan(model, k), 0)
+    core[plan[:k]] = 1.0
+    if core.sum() == k and np.isfinite(benders.lp_value(data, core)):
+        priced = benders.lp_bound(data, k, core=core, columns=np.union1d(cols, plan), tol=1e-9)
+        assert priced.lower + model.offset <= lp + 1e-6 * max(abs(lp), 1.0)
+        if priced.priced:
+            assert abs(priced.lower + model.offset - lp) <= 1e-6 * max(abs(lp), 1.0)
+
+
+def _any_plan(model, k):
+    """A feasible plan of the free columns: the brute-force best over the first choices."""
+    cf = model.free_cost
+    best, plan = np.inf, None
+    for s in itertools.combinations(range(cf.shape[1]), k):
+        sub = np.minimum(cf[:, list(s)].min(axis=1), model.forced_cost)
+        v = float(model.weights @ sub) if np.isfinite(sub).all() else np.inf
+        if v < best:
+            best, plan = v, s
+    y = np.zeros(cf.shape[1], dtype=bool)
+    y[list(plan)] = True
+    return y
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lagrangian_of_any_multipliers_is_a_lower_bound(seed):
+    cost, w = instance(25, 10, seed, cutoff=6 if seed % 2 else None)
+    p = 3
+    opt = brute_force(cost, w, p)
+    if not np.isfinite(opt):
+        pytest.skip("no feasible plan")
+    model = PMedian.from_cost_matrix(cost, w, p=p)
+    data = model_data(model)
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        lam = rng.uniform(0, 2, data.weights.size) * data.weights * np.nanmax(data.vals[:, 0])
+        value, _ = benders.lagrangian(data, lam, p)
+        assert value + model.offset <= opt + 1e-6
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_reduction_tests_keep_the_optimal_plan(seed):
+    """Columns fixed for plans cheaper than (optimum + epsilon) agree with an optimal plan."""
+    cost, w = instance(30, 12, seed, cutoff=5 if seed % 2 else None)
+    p = 3
+    locked = (3,) if seed % 3 == 0 else ()
+    model = PMedian.from_cost_matrix(cost, w, p=p, locked=list(locked))
+    data = model_data(model)
+    k = int(model.rules.k)
+    free = model.rules.free
+    best, plans = np.inf, []
+    for s in itertools.combinations(range(free.size), k):
+        sub = np.minimum(model.free_cost[:, list(s)].min(axis=1), model.forced_cost)
+        v = float(w @ sub) if np.isfinite(sub).all() else np.inf
+        if v < best - 1e-9:
+            best, plans = v, [set(s)]
+        elif abs(v - best) <= 1e-9:
+            plans.append(set(s))
+    upper = best - model.offset + 1e-6
+    lp = benders.lp_bound(data, k, tol=1e-9)
+    for fixed_open, fixed_closed in (
+        benders.reduction(lp.master, upper),
+        benders.lagrangian_fix(data, lp.lam, k, upper),
+    ):
+        for plan in plans:
+            assert set(np.flatnonzero(fixed_open)) <= plan
+            assert not set(np.flatnonzero(fixed_closed)) & plan
