@@ -164,3 +164,39 @@ def test_reduction_tests_keep_the_optimal_plan(seed):
         for plan in plans:
             assert set(np.flatnonzero(fixed_open)) <= plan
             assert not set(np.flatnonzero(fixed_closed)) & plan
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("steps", [1, 5_000])
+def test_pmedian_with_the_benders_bound_matches_brute_force(monkeypatch, seed, steps):
+    """The Lagrange path with the Benders LP bound (weak or strong subgradient) stays exact."""
+    monkeypatch.setattr(PMedian, "lagrange_min_pairs", 0)
+    monkeypatch.setattr(PMedian, "lagrange_iterations", steps)
+    cost, w = instance(30, 12, seed, cutoff=6 if seed % 2 else None)
+    p = 3
+    opt = brute_force(cost, w, p)
+    if not np.isfinite(opt):
+        pytest.skip("no feasible plan")
+    res = PMedian.from_cost_matrix(cost, w, p=p).solve(time_limit=30, mip_gap=0.0)
+    assert res.bound <= opt + 1e-6
+    assert res.objective >= opt - 1e-6
+    if steps == 1:
+        assert "Benders LP bound" in res.method
+    if res.status == "optimal":
+        assert abs(res.objective - opt) <= 1e-6
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pmedian_reports_the_benders_bound_when_the_reduced_model_is_skipped(monkeypatch, seed):
+    monkeypatch.setattr(PMedian, "lagrange_min_pairs", 0)
+    monkeypatch.setattr(PMedian, "lagrange_iterations", 1)
+    monkeypatch.setattr(PMedian, "radius_max_pairs", -1)
+    cost, w = instance(30, 12, seed)
+    p = 3
+    opt = brute_force(cost, w, p)
+    res = PMedian.from_cost_matrix(cost, w, p=p).solve(time_limit=30, mip_gap=0.0)
+    lp = classic_lp(cost, w, p)
+    assert "Benders LP bound" in res.method
+    assert abs(res.bound - lp) <= 1e-6 * lp or res.status == "optimal"
+    assert res.bound <= opt + 1e-6
+    assert res.status == "optimal" or res.objective - res.bound > 1e-6

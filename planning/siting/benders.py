@@ -41,6 +41,7 @@ from scipy.optimize import linprog
 
 _EPS = 1e-9
 _METHOD = "highs-ipm"
+_IDLE_ROUNDS = 5  # a cut slack this many master solves in a row leaves the pool
 
 
 @dataclass(frozen=True)
@@ -338,6 +339,7 @@ def _benders(
     upper = float(data.weights @ first.value(core)) if (first.theta > 0).all() else np.inf
     pool = first.subset(np.flatnonzero(np.diff(first.indptr) > 0))
     added = pool.size
+    idle = np.zeros(pool.size, dtype=np.int64)  # consecutive rounds each cut was slack
     alpha = 0.5
     lower, rounds, converged = -np.inf, 0, False
     y = core
@@ -369,8 +371,11 @@ def _benders(
         new = [at_sep.subset(np.flatnonzero(sep_viol))]
         # Kelley cuts where the in-out cut does not separate the master point
         new.append(at_y.subset(np.flatnonzero(viol_y & ~sep_viol)))
-        keep = np.flatnonzero(slack <= 1e-6 * np.maximum(np.abs(pool.rhs), 1.0))
+        tight = slack <= 1e-6 * np.maximum(np.abs(pool.rhs), 1.0)
+        idle = np.where(tight, 0, idle + 1)
+        keep = np.flatnonzero(idle <= _IDLE_ROUNDS)
         pool = _Cuts.concat([pool.subset(keep), *new])
+        idle = np.concatenate([idle[keep], np.zeros(pool.size - keep.size, dtype=np.int64)])
         added += sum(c.size for c in new)
         core = 0.5 * core + 0.5 * y
     return LPBound(lower, upper, y, reduced, rounds, added, converged, lam)

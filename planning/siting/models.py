@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 from scipy import sparse
 
 from planning.errors import InfeasibleError, InputError
-from planning.siting import lagrange
+from planning.siting import benders, lagrange
 from planning.siting import radius as rad
 from planning.siting.base import (
     BIG,
@@ -562,33 +562,47 @@ class PMedian(SitingModel):
             polish=polish,
         )
         plan = "greedy + interchange" if polish is None else "greedy + swap"
-        method = (
-            f"{plan} plan, Lagrangian bound ({mb.iterations} subgradient steps), reduction fixed "
-            f"{int(mb.fixed_open.sum())} open / {int(mb.fixed_closed.sum())} closed "
+        method = f"{plan} plan, Lagrangian bound ({mb.iterations} subgradient steps)"
+        best = Solution(self._open_mask(mb.best), solver="lagrangian+greedy")
+        lower, fixed_open, fixed_closed = mb.lower, mb.fixed_open, mb.fixed_closed
+        if mb.upper - lower > mip_gap * abs(mb.upper) and self._benders_applies(deadline):
+            lp = self._benders_bound(mb.best, deadline, 0.5 * time_limit)
+            method += (
+                f", Benders LP bound ({lp.rounds} rounds, {lp.cuts} cuts"
+                f"{'' if lp.priced else ', stopped before the LP optimum'})"
+            )
+            lower = max(lower, lp.lower)
+            data = self._median_data()
+            tests = [benders.lagrangian_fix(data, lp.lam, k, mb.upper)]
+            if lp.master is not None:
+                tests.append(benders.reduction(lp.master, mb.upper))
+            for opened, closed in tests:
+                fixed_open, fixed_closed = fixed_open | opened, fixed_closed | closed
+        method += (
+            f", reduction fixed {int(fixed_open.sum())} open / {int(fixed_closed.sum())} closed "
             f"of {r.free.size}"
         )
-        best = Solution(self._open_mask(mb.best), solver="lagrangian+greedy")
-        if mb.upper - mb.lower <= mip_gap * abs(mb.upper):
-            return Exact(best, mb.lower, True, method=method, heuristic_done=True)
+        if mb.upper - lower <= mip_gap * abs(mb.upper):
+            return Exact(best, lower, True, method=method, heuristic_done=True)
         left = deadline - time.perf_counter()
-        keep = int(r.free.size - mb.fixed_open.sum() - mb.fixed_closed.sum())
+        keep = int(r.free.size - fixed_open.sum() - fixed_closed.sum())
         pairs = int(np.minimum(self.count, 2 * keep // max(k, 1) + 3).sum())
         if left <= 1 or pairs > self.radius_max_pairs:
             method += (
                 f"; reduced model too large for the time left ({pairs} pairs): "
-                "Lagrangian bound and best plan reported"
+                "best bound and plan reported"
             )
-            return Exact(best, mb.lower, False, method=method, heuristic_done=True)
+            return Exact(best, lower, False, method=method, heuristic_done=True)
         sub = PMedian.from_cost_matrix(
             self.cost,
             self.weights,
-            p=k - int(mb.fixed_open.sum()),
-            locked=r.free[mb.fixed_open],
-            excluded=r.free[mb.fixed_closed],
+            p=k - int(fixed_open.sum()),
+            locked=r.free[fixed_open],
+            excluded=r.free[fixed_closed],
         )
         exact = sub._exact_radius(left, mip_gap)
         method += "; " + exact.method + " on the reduced model"
-        bound = mb.lower
+        bound = lower
         if np.isfinite(exact.bound):
             bound = max(bound, min(exact.bound, mb.upper))
         sol = best
@@ -599,6 +613,32 @@ class PMedian(SitingModel):
         value = self._evaluate(sol)["objective"]
         ok = value - bound <= max(mip_gap * abs(value), 1e-6)
         return Exact(sol, bound, ok, method=method, heuristic_done=True)
+
+    benders_max_pairs: int = 2_000_000  # client-candidate pairs up to which the Benders LP
+    # bound runs after the Lagrangian phase (its master LP is re-solved from scratch each round)
+
+    def _benders_applies(self, deadline: float) -> bool:
+        small = int(self.count.sum()) <= self.benders_max_pairs
+        return small and time.perf_counter() < deadline - 2.0
+
+    def _median_data(self) -> benders.MedianData:
+        return benders.MedianData(
+            self.vals,
+            self.order,
+            self.count,
+            self.forced_cost[self.active],
+            self.weights[self.active],
+            int(self.rules.free.size),
+        )
+
+    def _benders_bound(
+        self, plan: np.ndarray, deadline: float, budget: float
+    ) -> benders.PricedBound:
+        """LP bound by Benders cuts (all columns), seeded by ``plan``, for ``budget`` seconds."""
+        stop = min(deadline - 1.0, time.perf_counter() + budget)
+        return benders.lp_bound(
+            self._median_data(), int(self.rules.k or 0), core=plan.astype(float), deadline=stop
+        )
 
     def _exact_radius(self, time_limit: float, mip_gap: float) -> Exact:
         """Radius formulation (:mod:`planning.siting.radius`) with level deepening."""
