@@ -402,9 +402,12 @@ class PMedian(SitingModel):
       ``demand x candidates x k <= interchange_max_work``; above it greedy + the sparse swap
       search of :func:`~planning.siting.lagrange.swap_search`, which also polishes the
       Lagrangian plans) and locate-allocate, and reduction tests
-      (:mod:`planning.siting.lagrange`) first, then the radius model on what the tests left
-      open. If the time limit stops it, the result says ``time_limit_feasible`` with the
-      Lagrangian bound and gap — never ``optimal`` without the proof.
+      (:mod:`planning.siting.lagrange`) first; up to ``benders_max_pairs`` pairs, when the
+      subgradient has not closed the gap, the LP relaxation by Benders cuts
+      (:mod:`planning.siting.benders`, at most half the time limit) raises the bound and adds
+      its reduced-cost tests; then the radius model on what the tests left open. If the time
+      limit stops it, the result says ``time_limit_feasible`` with the best bound and gap —
+      never ``optimal`` without the proof.
 
     ``formulation = "classic"`` keeps the ``x_ij, y_j`` model above.
     """
