@@ -200,3 +200,53 @@ def test_pmedian_reports_the_benders_bound_when_the_reduced_model_is_skipped(mon
     assert abs(res.bound - lp) <= 1e-6 * lp or res.status == "optimal"
     assert res.bound <= opt + 1e-6
     assert res.status == "optimal" or res.objective - res.bound > 1e-6
+
+
+def test_a_failed_master_leaves_no_bound_and_fixes_nothing():
+    cost, w = instance(20, 8, 0)
+    model = PMedian.from_cost_matrix(cost, w, p=2)
+    data = model_data(model)
+    side = benders.SideRows(
+        sparse.csr_array(np.ones((1, data.n_cols))), np.array([5.0]), np.array([6.0])
+    )
+    res = benders.lp_bound(data, 2, side=side)
+    assert res.lower == -np.inf
+    assert not res.priced
+    opened, closed = benders.reduction(res.master, 1e9)
+    assert not opened.any() and not closed.any()
+
+
+def test_side_rows_enter_the_master():
+    """A cap of one open site among the first half: the bound meets the compact LP with that row."""
+    cost, w = instance(30, 10, 3)
+    model = PMedian.from_cost_matrix(cost, w, p=3)
+    data = model_data(model)
+    row = np.zeros((1, data.n_cols))
+    row[0, : data.n_cols // 2] = 1.0
+    side = benders.SideRows(sparse.csr_array(row), np.array([-np.inf]), np.array([1.0]))
+    res = benders.lp_bound(data, 3, side=side, tol=1e-9)
+    n, m = cost.shape
+    ii, jj = np.nonzero(np.isfinite(cost))
+    nx = ii.size
+    c = np.concatenate([w[ii] * cost[ii, jj], np.zeros(m)])
+    assign = sparse.csr_array((np.ones(nx), (ii, np.arange(nx))), shape=(n, nx + m))
+    count = sparse.csr_array(np.concatenate([np.zeros(nx), np.ones(m)])[None, :])
+    link = sparse.csr_array(
+        (
+            np.concatenate([np.ones(nx), -np.ones(nx)]),
+            (np.tile(np.arange(nx), 2), np.concatenate([np.arange(nx), nx + jj])),
+        ),
+        shape=(nx, nx + m),
+    )
+    cap = sparse.csr_array(np.concatenate([np.zeros(nx), row[0]])[None, :])
+    ref = linprog(
+        c,
+        A_ub=sparse.vstack([link, cap]),
+        b_ub=np.concatenate([np.zeros(nx), [1.0]]),
+        A_eq=sparse.vstack([assign, count]),
+        b_eq=np.concatenate([np.ones(n), [3.0]]),
+        bounds=(0, 1),
+        method="highs",
+    )
+    assert res.priced
+    assert abs(res.lower - ref.fun) <= 1e-6 * ref.fun

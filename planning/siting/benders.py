@@ -347,7 +347,11 @@ def _benders(
     lam = data.weights * _first(data)
     while rounds < max_rounds:
         rounds += 1
-        y, theta, lower, reduced, slack, lam = _solve_master(data, k, side, pool)
+        try:
+            y, theta, lower, reduced, slack, lam = _solve_master(data, k, side, pool)
+        except RuntimeError:  # HiGHS gave up: the last master's values stay valid
+            rounds -= 1
+            break
         if np.isfinite(upper) and upper - lower <= tol * max(abs(upper), 1.0):
             converged = True
             break
