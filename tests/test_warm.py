@@ -25,7 +25,8 @@ def _engine_forbidden(monkeypatch: pytest.MonkeyPatch) -> list[str]:
                  "_component_args"):
         def computed(*_args, _name=name, **_kwargs):
             calls.append(_name)
-            raise AssertionError("a page computed what the warm-up should have")
+            msg = "a page computed what the warm-up should have"
+            raise AssertionError(msg)
 
         monkeypatch.setattr(ui, name, computed)
     return calls
@@ -84,7 +85,8 @@ def test_a_failed_warm_up_does_not_stop_the_server(monkeypatch, capsys):
     started = []
 
     def broken():
-        raise RuntimeError("demo broken")
+        msg = "demo broken"
+        raise RuntimeError(msg)
 
     monkeypatch.setattr(warm, "warm_up", broken)
     monkeypatch.setattr(cli, "main", lambda **kw: started.append(kw["args"]) or 0)
