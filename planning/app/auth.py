@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import functools
 import getpass
 import hashlib
@@ -581,7 +582,10 @@ def logout() -> None:
 
     for key in list(st.session_state):
         if key not in ("lang", "_keep_lang", SESSION_NOTICE):
-            del st.session_state[key]
+            # A widget's key can be listed but not deletable (a file uploader without a file,
+            # seen on the Export page): it holds nothing to forget, and the logout must go on.
+            with contextlib.suppress(KeyError):
+                del st.session_state[key]
 
 
 def main(argv: list[str] | None = None) -> int:
