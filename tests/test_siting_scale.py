@@ -6,19 +6,10 @@ import itertools
 
 import numpy as np
 import pytest
+from siting_instances import instance
 
 from planning.siting import MCLP, PMedian, lagrange
 from planning.siting.lagrange import SparseCosts, swap_search
-
-
-def instance(n, m, seed, *, cutoff=None):
-    rng = np.random.default_rng(seed)
-    a = rng.uniform(0, 10, (n, 2))
-    b = rng.uniform(0, 10, (m, 2))
-    cost = np.ceil(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2))
-    if cutoff is not None:
-        cost[cost > cutoff] = np.inf
-    return cost, rng.integers(1, 10, n).astype(float)
 
 
 def sparse_costs(cost, far):
