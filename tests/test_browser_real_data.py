@@ -266,6 +266,11 @@ def test_real_beijing_through_the_data_page_to_one_district_exports(
     sidebar.get_by_text(f"{_zh('dataset')}: {DATASET_NAME}").wait_for()
     _pick(page, _zh("district"), DISTRICT, scope="stSidebar")
     assert sidebar.locator(f"input[aria-label='{_zh('district')}']").input_value() == DISTRICT
+    # wait until the server has run with the choice (a page switch racing the rerun loses it)
+    towns_metric = page.locator("[data-testid='stMain'] [data-testid='stMetric']").filter(
+        has=page.locator("[data-testid='stMetricLabel']", has_text=_zh("townships"))).first
+    expect(towns_metric.locator("[data-testid='stMetricValue']")).to_have_text(
+        str(len(district_towns)), timeout=WAIT)
     side_text = sidebar.inner_text()
     assert not _no_demo_words(side_text), side_text
     assert sidebar.locator("[data-testid='stAlertContentWarning']").count() == 0
