@@ -160,3 +160,40 @@ def test_mclp_without_the_reduced_model_reports_bound_above_the_optimum(monkeypa
         assert abs(res.objective - best) <= 1e-9
     else:
         assert res.status == "time_limit_feasible" and res.gap > 0
+
+
+# --- p-median subgradient: time on plans ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_median_subgradient_spends_at_most_its_share_of_time_on_plans(share):
+    """Plans (locate-allocate, then polish) every 50 steps only while within their time share.
+
+    With no share only the first step's plan is built; with the whole time, every 50th step's.
+    The bound stays below the brute-force optimum and the plan costs what it says either way.
+    """
+    m, k = 12, 3
+    cost, w = instance(60, m, 3)
+    order = np.argsort(cost, axis=1, kind="stable")
+    opts = lagrange.SortedOptions(
+        np.take_along_axis(cost, order, axis=1), order, np.full(cost.shape[0], np.inf), w
+    )
+    start = np.zeros(m, dtype=bool)
+    start[:k] = True
+    calls = []
+
+    def polish(y):
+        calls.append(y.copy())
+        return y
+
+    mb = lagrange.median_subgradient(
+        opts, k, cost, start, iterations=120, target_gap=-1.0, patience=10_000,
+        polish=polish, polish_every=50, heuristic_share=share,
+    )
+    assert mb.iterations > 51  # the loop ran past the second plan's step
+    expected = 1 if share == 0.0 else 1 + (mb.iterations - 1) // 50
+    assert len(calls) == expected
+    best = min(float(w @ cost[:, list(s)].min(axis=1))
+               for s in itertools.combinations(range(m), k))
+    assert mb.lower <= best + 1e-6 <= mb.upper + 2e-6
+    assert abs(float(w @ cost[:, mb.best].min(axis=1)) - mb.upper) <= 1e-9 * mb.upper

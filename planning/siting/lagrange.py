@@ -292,6 +292,7 @@ def median_subgradient(  # noqa: PLR0913 - data, start plan, stopping/step rules
     patience: int = 15,
     polish: Callable[[np.ndarray], np.ndarray] | None = None,
     polish_every: int = 200,
+    heuristic_share: float = 0.2,
 ) -> MedianBounds:
     r"""Lagrangian bound of the p-median with the assignment rows relaxed.
 
@@ -314,8 +315,13 @@ def median_subgradient(  # noqa: PLR0913 - data, start plan, stopping/step rules
     patience
         Steps without a better bound before the step length is halved.
     polish, polish_every
-        Local search applied (after locate-allocate) to the Lagrangian plan every
-        ``polish_every`` steps, e.g. :func:`swap_search`; it must keep ``k`` columns open.
+        Local search applied (after locate-allocate) to the Lagrangian plan, e.g.
+        :func:`swap_search`, on every ``polish_every // 50``-th plan (plans are built at the
+        first step, then at most every 50 steps); it must keep ``k`` columns open.
+    heuristic_share
+        Largest share of the elapsed time spent on plans (locate-allocate, ``polish``) after
+        the first step: on large instances a plan costs as much as dozens of subgradient steps,
+        and the bound needs the steps.
 
     Returns
     -------
@@ -337,6 +343,7 @@ def median_subgradient(  # noqa: PLR0913 - data, start plan, stopping/step rules
     lam = np.minimum(weights * dist[np.arange(dist.shape[0]), near], lam_cap)
     wv = weights[:, None] * vals
     lower, best_lam, mu, stall, it = -np.inf, lam.copy(), 2.0, 0, 0
+    t_start, t_plans, n_plans = time.perf_counter(), 0.0, 0
     for it in range(1, iterations + 1):
         mask = wv < lam[:, None]
         rho = np.bincount(order[mask], weights=(wv - lam[:, None])[mask], minlength=n_cols)
@@ -348,15 +355,19 @@ def median_subgradient(  # noqa: PLR0913 - data, start plan, stopping/step rules
             stall += 1
             if stall >= patience:
                 mu, stall = mu / 2, 0
-        if it % 50 == 1 or time.perf_counter() >= deadline:
+        now = time.perf_counter()
+        due = it % 50 == 1 and t_plans <= heuristic_share * (now - t_start)
+        if it == 1 or due or now >= deadline:
             y = np.zeros(n_cols, dtype=bool)
             y[top] = True
             y, cand = locate_allocate(dist, weights, y, finite)
-            if polish is not None and it % polish_every == polish_every // 2 + 1:
+            n_plans += 1
+            if polish is not None and n_plans % max(polish_every // 50, 1) == 0:
                 y = polish(y)
                 cand, _ = median_cost(dist, weights, y)
             if cand < upper:
                 best, upper = y, cand
+            t_plans += time.perf_counter() - now
         if upper - lower <= target_gap * abs(upper) or mu < 1e-5:
             break
         if time.perf_counter() >= deadline:

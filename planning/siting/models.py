@@ -276,7 +276,10 @@ class MCLP(SitingModel):
         start = lagrange.swap_search(
             costs, w, start, deadline=time.perf_counter() + 0.15 * time_limit
         )
-        t_lag = t_end - 0.25 * time_limit
+        # far above what HiGHS can take after the reductions, the subgradient (the bound) gets
+        # the time the reduced model would have had
+        hopeless = self.cover.nnz > 2 * self.reduced_max_nnz
+        t_lag = t_end - (0.08 if hopeless else 0.25) * time_limit
         cb = lagrange.subgradient(
             cover,
             w,
@@ -551,7 +554,12 @@ class PMedian(SitingModel):
             start = lagrange.swap_search(
                 costs, self.weights, start, deadline=time.perf_counter() + 0.25 * time_limit
             )
-            t_lag = deadline - 0.25 * time_limit
+            # far above what the Benders bound and the reduced radius model can take, the
+            # subgradient (the bound) gets the time they would have had
+            hopeless = int(self.count.sum()) > max(
+                self.benders_max_pairs, 4 * self.radius_max_pairs
+            )
+            t_lag = deadline - (0.08 if hopeless else 0.25) * time_limit
             polish = lambda y: lagrange.swap_search(costs, self.weights, y, deadline=t_lag)  # noqa: E731
         mb = lagrange.median_subgradient(
             lagrange.SortedOptions(vals, self.order[:, :width], cap, self.weights),
