@@ -33,3 +33,19 @@ def test_english_toggle_and_district_filter(demo):
     assert metrics["Streets/townships"] == str(kpi.townships) == "17"
     assert metrics["Townships without a station"] == str(kpi.townships_without_station)
     assert any("SYNTHETIC" in w.value for w in at.sidebar.warning)
+
+
+def test_district_kept_for_the_next_page_even_without_its_change_callback(demo):
+    """A run that takes the district from the widget keeps it, callback or not.
+
+    In a browser a page switch can overtake the widget's own rerun, so ``on_change`` never
+    fires; the next page must still open on the district the sidebar showed.
+    """
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.session_state["district"] = "东城区"  # the widget's value, no callback
+    at.run()
+    assert not at.exception
+    assert at.session_state["_keep_district"] == "东城区"
+    at.switch_page("app_pages/3_可达性_Access.py").run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="district").value == "东城区"

@@ -131,6 +131,8 @@ def sidebar() -> tuple[str, Dataset, str | None]:
     choice = st.sidebar.selectbox(t("district", lang), options, key="district",
                                   index=_restore("district", options),
                                   on_change=_persist, args=("district",))
+    # kept on every run too: a page switch that overtakes the widget's own rerun still keeps it
+    st.session_state["_keep_district"] = choice
     district = None if choice == all_label else choice
     if ds.is_synthetic:
         st.sidebar.warning(t("synthetic_banner", lang))
