@@ -105,6 +105,10 @@ for row in ((status, gap, runtime), (objective, bound)):
     for col, metric in zip(st.columns(3), row, strict=False):
         col.metric(metric.label, metric.value, help=metric.help or None)
 st.caption(f"{t('solve_method', lang)}: {r.method}")
+if plan.fairness is not None:
+    for col, metric in zip(st.columns(3), tables.fairness_metrics(plan.fairness, lang),
+                           strict=True):
+        col.metric(metric.label, metric.value, help=metric.help or None)
 if plan.method != "network":
     st.warning(t("fallback_note", lang))
 

@@ -350,6 +350,12 @@ def suggest(
     r = plan.result
     typer.echo(f"{r.model}: status={r.status} objective={r.objective:.6g} bound={r.bound:.6g} "
                f"gap={r.gap:.3%} runtime={r.runtime_s:.2f}s costs={plan.method}")
+    if plan.fairness is not None:
+        f = plan.fairness
+        typer.echo(f"fairness: worst township share={f.worst_share:.1%} "
+                   f"({f.unreachable} township(s) no candidate reaches left out) "
+                   f"price of fairness={f.price_of_fairness:.2%} against mclp "
+                   f"objective={f.baseline.objective:.6g} ({f.baseline.status})")
     for _, row in plan.sites.iterrows():
         typer.echo(f"  {row['site_id']} {row['district']} {row['unit_id']} "
                    f"lon={row.geometry.x:.5f} lat={row.geometry.y:.5f} ({row['source']})")

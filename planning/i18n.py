@@ -630,6 +630,23 @@ TEXT.update({
                            "Clients of the capacitated model = eligible patients × "
                            "participation, a planning assumption to set from local experience. "
                            "Population only weights travel time; it never uses capacity."),
+    "worst_share": ("最差街乡覆盖比例", "Worst-served township's share"),
+    "help_worst_share": ("公平方案中覆盖比例最低的街乡（阈值内人口占该街乡的比例）；"
+                         "不考虑公平的最大覆盖方案为 {plain}。阈值内没有任何候选点可达的街乡"
+                         "（{unreachable} 个）不计入。",
+                         "Lowest share of a township's demand within the threshold in the fair "
+                         "plan; the plain maximal-covering plan reaches {plain}. Townships no "
+                         "candidate reaches within the threshold ({unreachable}) are left out."),
+    "price_of_fairness": ("公平代价", "Price of fairness"),
+    "help_price_of_fairness": ("为保证每个街乡的覆盖比例，总覆盖人数比不考虑公平的最大覆盖方案"
+                               "少的比例（两者都已证明最优时为准确值）。",
+                               "How much total coverage the fair plan gives up against the "
+                               "plain maximal-covering plan (exact when both are proven "
+                               "optimal)."),
+    "plain_objective": ("不考虑公平时的覆盖", "Coverage without fairness"),
+    "help_plain_objective": ("同样数据、同样站点数的最大覆盖方案（{status}）。",
+                             "Maximal covering on the same data and number of sites "
+                             "({status})."),
     "min_share": ("公平：每个街乡最低覆盖比例（0=使最差街乡尽量好）",
                   "Fairness: minimum covered share per township (0 = lift the worst-served)"),
     "solve_method": ("求解方法", "Method"),

@@ -131,3 +131,19 @@ def test_csv_cells_never_become_formulas():
     out = _safe_csv(frame)
     assert out["name"].tolist() == ["'=HYPERLINK(\"x\")", "'+1", "'-2+3", "'@SUM(A1)", "ok"]
     assert out["n"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_suggest_fair_mclp_reports_the_price_of_fairness():
+    from planning.demo import beijing_demo
+    from planning.siting.plan import SitingOptions, suggest_sites
+
+    res = runner.invoke(app, ["suggest", "--district", "东城区", "--model", "fair_mclp",
+                              "--p", "5", "--threshold", "10"])
+    assert res.exit_code == 0, res.output
+    plan = suggest_sites(beijing_demo().subset(["东城区"]),
+                         SitingOptions(model="fair_mclp", p=5, threshold_min=10),
+                         profile="beijing-2018")
+    f = plan.fairness
+    assert (f"fairness: worst township share={f.worst_share:.1%} ({f.unreachable} township(s) "
+            f"no candidate reaches left out) price of fairness={f.price_of_fairness:.2%} "
+            f"against mclp objective={f.baseline.objective:.6g} (optimal)") in res.output

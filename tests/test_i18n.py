@@ -116,3 +116,30 @@ def test_scenario_comparison_reads_in_one_language(demo):
     assert all(pd.api.types.is_string_dtype(zh[c]) for c in zh)  # one dtype: no Arrow errors
     en = scenario_compare_table(compare({"A": a}), "en")
     assert "optimal" in " ".join(en["A"]).lower()
+
+
+def test_fairness_metrics_state_worst_share_price_and_the_plain_plan():
+    import itertools
+
+    import numpy as np
+    from siting_instances import instance
+
+    from planning.siting.fairness import FairCover
+
+    cost, w = instance(18, 8, 3)
+    towns = np.arange(18) % 3
+    cost[towns == 2] = np.inf  # one township nothing reaches: named in the help, left out
+    fair = FairCover.from_cost_matrix(cost, w, service_radius=3.5, p=3, townships=towns,
+                                      mode="maximin").solve_fair(mip_gap=0.0)
+    plain_best = max(float(w[(cost[:, list(s)] <= 3.5).any(axis=1)].sum())
+                     for s in itertools.combinations(range(8), 3))
+    zh = tables.fairness_metrics(fair, "zh")
+    en = tables.fairness_metrics(fair, "en")
+    assert [m.label for m in zh] == ["最差街乡覆盖比例", "公平代价", "不考虑公平时的覆盖"]
+    assert [m.label for m in en] == ["Worst-served township's share", "Price of fairness",
+                                     "Coverage without fairness"]
+    assert zh[0].value == f"{fair.worst_share * 100:.1f}%" and "（1 个）" in zh[0].help
+    plain_worst = fair.shares.loc[fair.shares["reachable_share"] > 0, "baseline_share"].min()
+    assert f"{plain_worst * 100:.1f}%" in en[0].help and "(1)" in en[0].help
+    assert zh[1].value == f"{fair.price_of_fairness * 100:.2f}%"
+    assert en[2].value == f"{plain_best:,.0f} people" and "proven optimal" in en[2].help

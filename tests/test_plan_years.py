@@ -110,3 +110,27 @@ def test_siting_page_capacity_in_clients_and_years_plan_in_chinese():
     assert list(per_year["年份"]) == ["2025", "2026", "2027"]
     spend = per_year["支出（元）"].str.replace(",", "").astype(float)
     assert (spend <= 120_000).all() and spend.sum() > 0  # something opens, within budget
+
+
+def test_siting_page_fair_covering_shows_the_price_of_fairness():
+    from streamlit.testing.v1 import AppTest
+
+    from planning.publish import tables
+
+    root = Path(__file__).resolve().parents[1]
+    at = AppTest.from_file(str(root / "app_pages" / "4_选址_Siting.py"), default_timeout=240).run()
+    at.sidebar.selectbox(key="district").set_value("东城区").run()
+    at.selectbox(key="siting_model").set_value("fair_mclp")
+    at.number_input(key="siting_p").set_value(5)
+    at.number_input(key="siting_thr").set_value(10)
+    next(b for b in at.button if b.label == "运行").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = {m.label: m.value for m in at.metric}
+    from planning.demo import beijing_demo
+    from planning.siting.plan import suggest_sites
+
+    plan = suggest_sites(beijing_demo().subset(["东城区"]), at.session_state["siting_options"],
+                         profile="beijing-2018")
+    for metric in tables.fairness_metrics(plan.fairness, "zh"):
+        assert shown[metric.label] == metric.value

@@ -114,21 +114,54 @@ def test_fair_cover_min_share_matches_brute_force(seed):
     assert np.all(out.shares["fair_share"].to_numpy() >= need - 1e-9)
 
 
+def _maximin_brute_force(cost, w, towns, radius, p):
+    """Best relative worst share (share / reachable, reachable townships) and its best cover."""
+    reach = _shares(cost, w, towns, range(cost.shape[1]), radius)
+    live = reach > 0
+    plans = list(itertools.combinations(range(cost.shape[1]), p))
+    worst = {s: (_shares(cost, w, towns, s, radius)[live] / reach[live]).min() for s in plans}
+    level = max(worst.values())
+    fair = [s for s in plans if worst[s] >= level - 1e-9]
+    best = max(covered(cost, w, s, radius) for s in fair)
+    return reach, level, best
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_fair_cover_maximin_matches_brute_force(seed):
     cost, w = instance(12, 6, seed)
     towns = np.arange(12) % 3
     radius, p = 3.5, 2
-    plans = list(itertools.combinations(range(6), p))
-    worst = {s: _shares(cost, w, towns, s, radius).min() for s in plans}
-    level = max(worst.values())
-    best = max(covered(cost, w, s, radius) for s in plans if worst[s] >= level - 1e-9)
+    reach, level, best = _maximin_brute_force(cost, w, towns, radius, p)
     out = FairCover.from_cost_matrix(
         cost, w, service_radius=radius, p=p, townships=towns, mode="maximin"
     ).solve_fair(mip_gap=0.0)
-    assert abs(out.worst_share - level) <= 1e-9
     assert abs(out.result.objective - best) <= 1e-9
+    fair = out.shares["fair_share"].to_numpy()
+    live = reach > 0
+    assert abs((fair[live] / reach[live]).min() - level) <= 1e-9
+    assert abs(out.worst_share - fair[live].min()) <= 1e-12
+    assert out.unreachable == int((~live).sum())
     assert out.price_of_fairness >= 0
+
+
+@pytest.mark.parametrize(("seed", "n", "m", "p"), [(6, 12, 6, 2), (3, 18, 8, 3), (4, 18, 8, 3)])
+def test_fair_cover_maximin_is_not_held_at_zero_by_a_township_nothing_reaches(seed, n, m, p):
+    """A township beyond every candidate's reach is reported, not made everyone's ceiling."""
+    cost, w = instance(n, m, seed)
+    towns = np.arange(n) % 3
+    cost[towns == 2] = np.inf  # township 2: no candidate within any radius
+    radius = 3.5
+    reach, level, best = _maximin_brute_force(cost, w, towns, radius, p)
+    assert reach[2] == 0 and level > 0  # the instance is the case meant
+    out = FairCover.from_cost_matrix(
+        cost, w, service_radius=radius, p=p, townships=towns, mode="maximin"
+    ).solve_fair(mip_gap=0.0)
+    assert out.result.status == "optimal"
+    fair = out.shares["fair_share"].to_numpy()
+    assert abs((fair[:2] / reach[:2]).min() - level) <= 1e-9
+    assert abs(out.result.objective - best) <= 1e-9
+    assert out.unreachable == 1
+    assert out.worst_share > 0
 
 
 # --- multi-period ----------------------------------------------------------------------------
@@ -265,3 +298,10 @@ def test_fair_covering_runs_from_suggest_sites(demo):
         ).min()
 
     assert worst(fair) >= worst(plain) - 1e-9
+    # the plan carries the comparison with the plain MCLP the app and the CLI report
+    f = fair.fairness
+    assert f is not None and plain.fairness is None
+    assert f.result is fair.result
+    assert abs(f.baseline.objective - plain.result.objective) <= 1e-6
+    assert abs(f.price_of_fairness
+               - (plain.result.objective - fair.result.objective) / plain.result.objective) <= 1e-9

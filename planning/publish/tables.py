@@ -235,7 +235,7 @@ class Metric:
 #: Objective unit per siting model.
 _OBJECTIVE_UNIT = {"pmedian": "unit_person_minutes", "cap_pmedian": "unit_person_minutes",
                    "mclp": "unit_people", "lscp": "unit_yuan_year",
-                   "township_cover": "unit_score"}
+                   "township_cover": "unit_score", "fair_mclp": "unit_people"}
 
 
 def solver_metrics(result: object, *, model: str, lang: str = "zh") -> list[Metric]:
@@ -257,6 +257,32 @@ def solver_metrics(result: object, *, model: str, lang: str = "zh") -> list[Metr
                if gap == gap else "—", t("help_gap", lang)),
         Metric(t("runtime", lang), fmt_number(result.runtime_s, decimals=1,
                                               unit=t("unit_seconds", lang))),
+    ]
+
+
+def fairness_metrics(fairness: object, lang: str = "zh") -> list[Metric]:
+    """Worst-served township's share (fair plan and plain MCLP) and the price of fairness.
+
+    ``fairness`` is a :class:`planning.siting.fairness.FairnessResult`; shares are ratios of
+    whole townships, never counts.
+    """
+    shares = fairness.shares
+    live = (shares["weight"] > 0) & (shares["reachable_share"] > 0)
+    plain_worst = float(shares.loc[live, "baseline_share"].min()) if live.any() else np.nan
+    unit = t("unit_people", lang)
+    return [
+        Metric(t("worst_share", lang),
+               fmt_number(fairness.worst_share, decimals=1, percent=True, lang=lang),
+               tf("help_worst_share", lang,
+                  plain=fmt_number(plain_worst, decimals=1, percent=True, lang=lang),
+                  unreachable=fairness.unreachable)),
+        Metric(t("price_of_fairness", lang),
+               fmt_number(fairness.price_of_fairness, decimals=2, percent=True, lang=lang),
+               t("help_price_of_fairness", lang)),
+        Metric(t("plain_objective", lang),
+               fmt_number(fairness.baseline.objective, unit=unit, lang=lang),
+               tf("help_plain_objective", lang,
+                  status=t(f"status_{fairness.baseline.status}", lang))),
     ]
 
 

@@ -9,8 +9,10 @@ r"""Fair maximal covering: every township reaches a share of residents within ``
 
 (``mode="min_share"``, ``α_g`` the required share, ``W_g`` township ``g``'s weight; townships
 that cannot reach ``α_g`` even with every candidate open are held to what they can reach and
-reported), or, with ``mode="maximin"``, first the worst township's share ``s`` is maximised
-(:math:`\sum_{i \in g} w_i z_i \ge s\, W_g`) and then total coverage subject to that ``s``.
+reported), or, with ``mode="maximin"``, first the worst township's share ``s`` of what it can
+reach is maximised (:math:`\sum_{i \in g} w_i z_i \ge s\, R_g`, ``R_g`` the weight of ``g``
+within ``T`` of some available candidate: a township nothing can reach does not hold every other
+one at zero) and then total coverage subject to that ``s``.
 
 :meth:`FairCover.solve` also solves the plain MCLP on the same data and reports the *price of
 fairness*: the share of total covered weight the fairness rows cost.
@@ -59,7 +61,10 @@ class FairnessResult:
         ``(baseline.objective - result.objective) / baseline.objective`` (0 when fairness costs
         nothing). Exact only when both plans are proven optimal; otherwise see their gaps.
     worst_share
-        Lowest township share in the fair plan.
+        Lowest share of a township's weight within ``T`` in the fair plan, among the townships
+        some available candidate can reach (``nan`` when none can).
+    unreachable
+        Townships (with weight) that no available candidate reaches within ``T``.
     mode
         ``"min_share"`` or ``"maximin"``.
     """
@@ -69,6 +74,7 @@ class FairnessResult:
     shares: pd.DataFrame
     price_of_fairness: float
     worst_share: float
+    unreachable: int
     mode: str
 
 
@@ -178,10 +184,10 @@ class FairCover(SitingModel):
             s0 = prog.add_vars(1, cost=-1.0, ub=1.0)
             rr = np.concatenate([r_idx, np.arange(g)])
             cc = np.concatenate([z0 + np.arange(rows.size), np.full(g, s0)])
-            vv = np.concatenate([w[rows], -self.group_weight])
+            vv = np.concatenate([w[rows], -self.reachable * self.group_weight])
             prog.add_rows(g, rr, cc, vv, -base_w, np.inf)
         else:
-            level = self.required if share is None else np.minimum(share, self.reachable)
+            level = self.required if share is None else share * self.reachable
             need = level * self.group_weight - base_w
             prog.add_rows(g, r_idx, z0 + np.arange(rows.size), w[rows], need - 1e-9, np.inf)
         return prog, nf
@@ -214,8 +220,9 @@ class FairCover(SitingModel):
         return res.x, -float(getattr(res, "mip_dual_bound", res.fun)), res.status == 0
 
     def _worst(self, open_mask: np.ndarray) -> float:
-        shares = self._shares(open_mask)
-        return float(shares[self.group_weight > 0].min(initial=1.0))
+        """Lowest share of what a township can reach (the maximin level of a plan)."""
+        live = (self.group_weight > 0) & (self.reachable > 0)
+        return float((self._shares(open_mask)[live] / self.reachable[live]).min(initial=1.0))
 
     def _shares(self, open_mask: np.ndarray) -> np.ndarray:
         fields = _coverage_fields(self, open_mask, self.radius)
@@ -271,6 +278,7 @@ class FairCover(SitingModel):
                 "fair_share": self._shares(fair_open),
             }
         )
+        live = table[(table["weight"] > 0) & (table["reachable_share"] > 0)]
         price = (
             (baseline.objective - fair.objective) / baseline.objective
             if baseline.objective > 0
@@ -281,7 +289,8 @@ class FairCover(SitingModel):
             baseline=baseline,
             shares=table,
             price_of_fairness=max(price, 0.0) if abs(price) > 1e-12 else 0.0,
-            worst_share=float(table.loc[table["weight"] > 0, "fair_share"].min()),
+            worst_share=float(live["fair_share"].min()) if len(live) else math.nan,
+            unreachable=int(((table["weight"] > 0) & (table["reachable_share"] <= 0)).sum()),
             mode=self.mode,
         )
 

@@ -26,7 +26,7 @@ from planning.rules.profile import Profile
 from planning.settings import DEFAULT, Settings
 from planning.siting import candidates as cand
 from planning.siting.capacitated import CapacitatedPMedian
-from planning.siting.fairness import FairCover
+from planning.siting.fairness import FairCover, FairnessResult
 from planning.siting.models import LSCP, MCLP, PMedian
 from planning.siting.multiperiod import MultiPeriodCover, MultiPeriodResult, YearPlan
 from planning.siting.result import SitingResult
@@ -161,6 +161,9 @@ class SitingPlan:
         Cost source: ``"network"`` or ``"straight_line_fallback"``.
     params
         The parameters of the run, for scenario comparison.
+    fairness
+        ``fair_mclp`` only: the fair plan next to the plain MCLP on the same data (worst
+        township share, price of fairness; see :class:`~planning.siting.fairness.FairnessResult`).
     """
 
     result: SitingResult
@@ -170,6 +173,7 @@ class SitingPlan:
     kpis: pd.DataFrame
     method: str
     params: dict = field(default_factory=dict)
+    fairness: FairnessResult | None = None
 
 
 def demand_points(units: gpd.GeoDataFrame, *, weight: str = "population") -> gpd.GeoDataFrame:
@@ -544,9 +548,15 @@ def suggest_sites(
     opts = options or SitingOptions()
     ctx, ttm = _prepare(dataset, opts, _Inputs(profile, network, candidates, settings))
     demand, cands, times = ctx.demand, ctx.cands, ctx.times
-    result = _solver(ctx).solve(
-        time_limit=opts.time_limit or settings.solver_time_limit_s,
-        mip_gap=settings.solver_mip_gap if opts.mip_gap is None else opts.mip_gap)
+    solver = _solver(ctx)
+    limit = opts.time_limit or settings.solver_time_limit_s
+    gap = settings.solver_mip_gap if opts.mip_gap is None else opts.mip_gap
+    fairness = None
+    if isinstance(solver, FairCover):  # the fair plan and what fairness costs against the MCLP
+        fairness = solver.solve_fair(limit, gap, settings=settings)
+        result = fairness.result
+    else:
+        result = solver.solve(time_limit=limit, mip_gap=gap)
     w = demand["weight"].to_numpy(dtype=float)
     before = cands["locked"].to_numpy(dtype=bool)
     after = np.zeros(len(cands), dtype=bool)
@@ -575,7 +585,8 @@ def suggest_sites(
               "profile": ctx.profile.name if ctx.profile else None,
               "user_candidates": 0 if candidates is None else len(candidates)}
     return SitingPlan(result=result, sites=sites.reset_index(drop=True), candidates=ctx.cands,
-                      assignment=assignment, kpis=kpis, method=ttm.method, params=params)
+                      assignment=assignment, kpis=kpis, method=ttm.method, params=params,
+                      fairness=fairness)
 
 
 @dataclass(frozen=True, eq=False)
