@@ -14,6 +14,7 @@ from planning.app.ui import (
     ACCESS_THRESHOLDS,
     access_map_spec,
     access_summary,
+    isochrones_for,
     profile_picker,
     routing_network_from_upload,
     show_map,
@@ -72,6 +73,8 @@ else:
 
 show_map(access_map_spec(dataset, summary, profile, district=district, net_key=net and net[0],
                          column=column, lang=lang), height=560)
-st.session_state["isochrones_geojson"] = summary.catchment_geojson(threshold)
+st.session_state["isochrones_geojson"] = isochrones_for(dataset, profile, summary,
+                                                       district=district,
+                                                       net_key=net and net[0])
 st.subheader(t("worst_served", lang))
 st.dataframe(tables.access_table(summary.worst(15), lang), hide_index=True, width="stretch")

@@ -333,3 +333,21 @@ def test_wudaokou_walk_isochrones_are_nested_and_bounded(tmp_path: Path) -> None
     far = shapely.Point(net.xy[0]).distance(metric.geometry.iloc[1])
     reach = access.travel_time_matrix(net, _points(net.xy[[0]], crs=net.crs), station)
     assert (far > 0) == (reach.values[0, 0] > 10)  # a node outside the polygon is > 10 min away
+
+
+def test_isochrone_layer_is_a_light_faithful_outline(demo):
+    """The display isochrones stay within the tolerance of the exact area, much lighter."""
+    from planning.access.coverage import AccessOptions, township_access
+    from planning.data.crs import metric_crs
+
+    summary = township_access(demo.subset(["东城区", "西城区"]), AccessOptions(threshold_min=15))
+    band = summary.catchments[summary.catchments["minutes"] == 15.0]
+    exact = band[["geometry"]].dissolve()
+    shown = gpd.read_file(summary.catchment_geojson(15, tolerance_m=10.0))
+    metric = metric_crs(exact)
+    a = exact.to_crs(metric).geometry.iloc[0]
+    b = shown.set_crs(4326, allow_override=True).to_crs(metric).union_all()
+    assert shapely.hausdorff_distance(a, b) <= 10.0 + 2.0  # tolerance + 1e-5 degree rounding
+    assert abs(b.area - a.area) / a.area < 0.01
+    assert len(summary.catchment_geojson(15, tolerance_m=10.0)) < 0.5 * len(exact.to_json())
+    assert summary.catchment_geojson(7) is None  # no band at 7 minutes

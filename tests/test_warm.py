@@ -60,6 +60,18 @@ def test_after_warm_up_a_first_visit_computes_nothing(cold_caches, monkeypatch, 
     assert at.title  # the page ran to its heading, not into an error
 
 
+def test_after_warm_up_the_map_page_after_access_computes_nothing(cold_caches, monkeypatch):
+    """Access puts its isochrones on the Map page's map: that variant is warmed up too."""
+    warm.warm_up()
+    calls = _engine_forbidden(monkeypatch)
+    at = _run(FIRST_PAGES[-1])
+    assert at.session_state["isochrones_geojson"]  # the Access page set the layer
+    at.switch_page(FIRST_PAGES[1])
+    at.run()
+    assert calls == []
+    assert not at.exception and at.title
+
+
 def test_without_warm_up_the_same_visit_would_compute(cold_caches, monkeypatch):
     """The check above can fail: on cold caches the Access page computes (and is refused)."""
     calls = _engine_forbidden(monkeypatch)

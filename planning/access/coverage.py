@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from planning import access
 from planning.access.matrix import TravelTimeMatrix, fill_flagged, straight_line_matrix
@@ -184,12 +185,21 @@ class AccessSummary:
     mode: str
     fit: NetworkFit | None = None
 
-    def catchment_geojson(self, minutes: float) -> str | None:
-        """Return the area within ``minutes`` of any station as GeoJSON (``None`` if none)."""
+    def catchment_geojson(self, minutes: float, *, tolerance_m: float = 10.0) -> str | None:
+        """Return the area within ``minutes`` of any station as GeoJSON for a map layer.
+
+        The dissolved area is simplified to ``tolerance_m`` metres (topology kept) and its
+        coordinates rounded to 1e-5 degrees (about 1 m): a display layer, several times
+        lighter than the full-precision outline. ``None`` when no station has a catchment.
+        """
         band = self.catchments[self.catchments["minutes"] == float(minutes)]
         if band.empty:
             return None
-        return band[["geometry"]].dissolve().to_json()
+        area = band[["geometry"]].dissolve()
+        metric = metric_crs(area)
+        shown = area.to_crs(metric).simplify(tolerance_m, preserve_topology=True).to_crs(WGS84)
+        return gpd.GeoDataFrame(geometry=shapely.set_precision(shown.to_numpy(), 1e-5),
+                                crs=WGS84).to_json()
 
     def worst(self, n: int = 10) -> pd.DataFrame:
         """Return the ``n`` townships with the lowest share of residents within the threshold."""

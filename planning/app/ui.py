@@ -319,6 +319,20 @@ def access_summary(dataset: Dataset, profile: Profile, *, district: str | None,
                    profile.clients_per_staff, dataset, net)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _isochrones(token: str, district: str | None, threshold: float, mode: str,
+                net_key: str | None, per_staff: float | None,
+                _summary: AccessSummary) -> str | None:
+    return _summary.catchment_geojson(threshold)
+
+
+def isochrones_for(dataset: Dataset, profile: Profile, summary: AccessSummary, *,
+                   district: str | None, net_key: str | None) -> str | None:
+    """Return the Access page's isochrone layer (GeoJSON) of ``summary``, cached like it."""
+    return _isochrones(dataset.token, district, float(summary.threshold_min), summary.mode,
+                       net_key, profile.clients_per_staff, summary)
+
+
 # --- maps: one rendered document per content, drawn without re-rendering on reruns ----------
 def _component_args(fmap: object) -> dict:
     """Return what ``streamlit_folium`` sends to the browser for ``fmap``, computed once."""

@@ -95,6 +95,10 @@ def warm_up(*, lang: str = "zh") -> dict[str, float]:
         ui.map_document(ui.access_map_spec(dataset, summary, profile, district=None,
                                            net_key=None, column=ui.ACCESS_COLUMNS[0],
                                            lang=lang))
+        # the Map page after a visit to Access shows the Access page's default isochrones
+        isochrones = ui.isochrones_for(dataset, profile, summary, district=None, net_key=None)
+        ui.map_document(ui.planner_map_spec(dataset, district=None, lang=lang,
+                                            extras=(isochrones, None)))
         step("access", t)
     finally:
         for q, level in zip(quiet, levels, strict=True):
