@@ -164,6 +164,18 @@ class TestPrivacy:
         assert pd.isna(exp["patients"].iloc[0]) and exp["patients"].tolist()[1:] == ["30", "40"]
         assert exp["rate"].tolist() == [1.0, 2.0, 3.0]  # a missing count hides nothing
 
+    def test_nullable_missing_count_hides_nothing_in_exports(self):
+        """A count missing as ``pd.NA`` (nullable column) is unknown, not suppressed."""
+        f = pd.DataFrame({"patients": pd.array([pd.NA, 30, 40, 50], dtype="Int64"),
+                          "rate": [1.0, 2.0, 3.0, 4.0]})
+        exp = privacy.suppress_frame_for_export(f)
+        assert exp["patients"].iloc[0] is pd.NA
+        assert exp["patients"].tolist()[1:] == ["30", "40", "50"]
+        assert exp["rate"].tolist() == [1.0, 2.0, 3.0, 4.0]
+        small = privacy.suppress_frame_for_export(f.assign(patients=pd.array(
+            [pd.NA, 3, 40, 50], dtype="Int64")))
+        assert small["rate"].tolist()[:2] == [1.0, SECONDARY]  # the hidden row loses it
+
     def test_missing_group_is_a_group_of_its_own(self):
         t = pd.DataFrame({"g": [None, "a", "a"], "n": [10, 20, 30]})
         out = suppress(t, ["n"], group="g", totals=True)
@@ -220,6 +232,11 @@ class TestPrivacy:
         assert out2[privacy.RATE_COLUMN].tolist() == [1.5, 4.0, 10.0, 2.3]
         assert privacy.public_units(u.drop(columns="patients")).columns.tolist() == [
             "unit_id", "district", "population", "geometry"]
+        # per 10,000 residents exactly (rounding to 0.1 would hide a scale that is a bit off),
+        # and a population of one is a population
+        u3 = u.assign(population=[7, 1, 40_000, 30_000], patients=[50, 0, 40, 7])
+        rates = privacy.public_units(u3, threshold=3)[privacy.RATE_COLUMN].tolist()
+        assert rates == [round(50 / 7 * 10_000, 1), 0.0, 10.0, 2.3]
 
     def test_heat_points(self):
         u = gpd.GeoDataFrame({"patients": ["<5", SECONDARY, 40, 0, None, 6]},
