@@ -140,6 +140,8 @@ def test_fair_cover_maximin_matches_brute_force(seed):
     live = reach > 0
     assert abs((fair[live] / reach[live]).min() - level) <= 1e-9
     assert abs(out.worst_share - fair[live].min()) <= 1e-12
+    base = out.shares["baseline_share"].to_numpy()
+    assert abs(out.baseline_worst_share - base[live].min()) <= 1e-12
     assert out.unreachable == int((~live).sum())
     assert out.price_of_fairness >= 0
 

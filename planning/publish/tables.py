@@ -266,15 +266,13 @@ def fairness_metrics(fairness: object, lang: str = "zh") -> list[Metric]:
     ``fairness`` is a :class:`planning.siting.fairness.FairnessResult`; shares are ratios of
     whole townships, never counts.
     """
-    shares = fairness.shares
-    live = (shares["weight"] > 0) & (shares["reachable_share"] > 0)
-    plain_worst = float(shares.loc[live, "baseline_share"].min()) if live.any() else np.nan
     unit = t("unit_people", lang)
     return [
         Metric(t("worst_share", lang),
                fmt_number(fairness.worst_share, decimals=1, percent=True, lang=lang),
                tf("help_worst_share", lang,
-                  plain=fmt_number(plain_worst, decimals=1, percent=True, lang=lang),
+                  plain=fmt_number(fairness.baseline_worst_share, decimals=1, percent=True,
+                                   lang=lang),
                   unreachable=fairness.unreachable)),
         Metric(t("price_of_fairness", lang),
                fmt_number(fairness.price_of_fairness, decimals=2, percent=True, lang=lang),

@@ -63,6 +63,8 @@ class FairnessResult:
     worst_share
         Lowest share of a township's weight within ``T`` in the fair plan, among the townships
         some available candidate can reach (``nan`` when none can).
+    baseline_worst_share
+        The same for the plain MCLP's plan.
     unreachable
         Townships (with weight) that no available candidate reaches within ``T``.
     mode
@@ -74,6 +76,7 @@ class FairnessResult:
     shares: pd.DataFrame
     price_of_fairness: float
     worst_share: float
+    baseline_worst_share: float
     unreachable: int
     mode: str
 
@@ -290,6 +293,7 @@ class FairCover(SitingModel):
             shares=table,
             price_of_fairness=max(price, 0.0) if abs(price) > 1e-12 else 0.0,
             worst_share=float(live["fair_share"].min()) if len(live) else math.nan,
+            baseline_worst_share=float(live["baseline_share"].min()) if len(live) else math.nan,
             unreachable=int(((table["weight"] > 0) & (table["reachable_share"] <= 0)).sum()),
             mode=self.mode,
         )
