@@ -52,8 +52,14 @@ if profile.milestones:
     milestones = milestones_for(dataset, profile, district=district)
     titles = dict(zip(milestones["rule_id"], milestones["title_zh" if lang == "zh"
                                                          else "title_en"], strict=False))
-    left.bar_chart(tables.progress_chart(indicators.progress_table(milestones), titles, lang),
-                   stack=False, horizontal=True)
+    # a table with progress bars, not a chart: no chart library on the landing page
+    view = tables.progress_view(indicators.progress_table(milestones), titles, lang)
+    bar = (st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.1f%%",
+                                           width="small")
+           if view.attrs["percent"] else st.column_config.NumberColumn(format="%.1f"))
+    left.dataframe(view, hide_index=True, width="stretch", column_config={
+        view.columns[0]: st.column_config.TextColumn(width="medium"), view.columns[1]: bar,
+        **{c: st.column_config.TextColumn(width="small") for c in view.columns[2:]}})
 right.markdown(f"**{t('worst_districts', lang)}**")
 right.dataframe(tables.district_table(indicators.worst_districts(findings), lang),
                 hide_index=True, width="stretch")

@@ -143,3 +143,23 @@ def test_fairness_metrics_state_worst_share_price_and_the_plain_plan():
     assert f"{plain_worst * 100:.1f}%" in en[0].help and "(1)" in en[0].help
     assert zh[1].value == f"{fair.price_of_fairness * 100:.2f}%"
     assert en[2].value == f"{plain_best:,.0f} people" and "proven optimal" in en[2].help
+
+
+def test_progress_view_shows_fractions_as_percent_even_with_gaps():
+    progress = pd.DataFrame(
+        {"measured": [0.95, np.nan, 0.5], "target_2020": [1.0, 0.3, np.nan],
+         "target_2025": [1.0, 0.5, 0.7]},
+        index=pd.Index(["bj.cov", "bj.social", "bj.home"], name="rule_id"))
+    titles = {"bj.cov": "驿站覆盖率", "bj.social": "社会投资比例", "bj.home": "居家康复比例"}
+    view = tables.progress_view(progress, titles, "zh")
+    assert view.attrs["percent"]  # a gap (NaN) does not turn fractions into raw numbers
+    assert list(view.columns) == ["指标", "实测 (%)", "目标（2020年）", "目标（2025年）"]
+    assert view["实测 (%)"].tolist()[0] == 95.0 and np.isnan(view["实测 (%)"].iloc[1])
+    assert view["目标（2020年）"].tolist() == ["100%", "30%", "—"]  # no target that year: —
+    assert not SNAKE.search(_all_text(view))
+    counts = tables.progress_view(progress * 100, titles, "en")
+    assert not counts.attrs["percent"] and counts.iloc[0, 1] == 95.0
+    assert counts["target 2025"].tolist() == ["100.0", "50.0", "70.0"]
+    empty = pd.DataFrame({"measured": [np.nan], "target_2020": [np.nan]},
+                         index=pd.Index(["x"], name="rule_id"))
+    assert tables.progress_view(empty, {}, "zh").empty

@@ -162,9 +162,20 @@ def district_table(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
     return localize_table(out, lang)
 
 
-def progress_chart(progress: pd.DataFrame, titles: dict[str, str],
-                   lang: str = "zh") -> pd.DataFrame:
-    """Milestone progress for a bar chart: rule titles as rows, 实测/目标（年）as columns.
+def _is_share(frame: pd.DataFrame) -> bool:
+    """Whether every value present is a fraction (shown as a percentage); gaps don't count."""
+    values = frame.to_numpy(dtype=float)
+    values = values[~np.isnan(values)]
+    return bool(values.size) and bool((np.abs(values) <= 1.5).all())
+
+
+def progress_view(progress: pd.DataFrame, titles: dict[str, str],
+                  lang: str = "zh") -> pd.DataFrame:
+    """Milestone progress as a table: indicator, measured value, then each year's target.
+
+    The measured value stays numeric (a progress bar in the app: in percent when every value is
+    a fraction, which ``attrs["percent"]`` says); targets are formatted text, ``—`` where a
+    year sets none. Rows with neither a measured value nor a target are dropped.
 
     Parameters
     ----------
@@ -174,17 +185,27 @@ def progress_chart(progress: pd.DataFrame, titles: dict[str, str],
         Rule id → title in ``lang``.
     lang
         ``"zh"`` or ``"en"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: indicator, measured, one per target year (headers in ``lang``).
     """
-    out = progress.copy()
-    out.index = [titles.get(i, i) for i in out.index]
-    out.index.name = None
-    share = bool((out.abs() <= 1.5).all().all())  # fractions are shown as percentages
-    if share:
-        out = out * 100
-    out.columns = [(t("measured_label", lang) if c == "measured" else
-                    tf("target_label", lang, year=c.removeprefix("target_")))
-                   + (" (%)" if share else "") for c in out.columns]
-    return out.dropna(how="all")
+    share = _is_share(progress)
+    scale = 100.0 if share else 1.0
+    progress = progress.dropna(how="all")
+    out = pd.DataFrame({t("indicator", lang): [titles.get(i, i) for i in progress.index]})
+    measured = t("measured_label", lang) + (" (%)" if share else "")
+    out[measured] = (progress["measured"].to_numpy(dtype=float) * scale
+                     if "measured" in progress else np.nan)
+    for col in progress.columns:
+        if col.startswith("target_"):
+            out[tf("target_label", lang, year=col.removeprefix("target_"))] = [
+                fmt_number(v, decimals=0, percent=True, lang="") if share
+                else fmt_number(v, decimals=1, lang="")
+                for v in progress[col]]
+    out.attrs["percent"] = share
+    return out
 
 
 def milestone_table(milestones: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
@@ -411,7 +432,7 @@ __all__ = [
     "findings_table",
     "kpi_table",
     "milestone_table",
-    "progress_chart",
+    "progress_view",
     "reason_text",
     "rule_summary_table",
     "scenario_compare_table",
