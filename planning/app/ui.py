@@ -32,7 +32,13 @@ from planning.errors import InputError
 from planning.i18n import t
 from planning.publish import maps, workbook
 from planning.publish.privacy import public_findings
-from planning.rules import evaluate_scope, list_profiles, load_profile, milestone_view
+from planning.rules import (
+    evaluate_scope,
+    list_profiles,
+    load_profile,
+    milestone_view,
+    profile_text,
+)
 from planning.rules.profile import Profile
 from planning.settings import DEFAULT, Settings
 from planning.siting.multiperiod import YearPlan
@@ -79,8 +85,14 @@ def settings() -> Settings:
 
 
 def demo_dataset() -> Dataset:
-    """Return a copy of the embedded Beijing demo (generated once per process)."""
-    return _demo(settings()).copy()
+    """Return a copy of the embedded Beijing demo (generated once per process).
+
+    The shared original's content token is computed once, so every session's copy carries it
+    instead of hashing the layers again.
+    """
+    shared = _demo(settings())
+    _ = shared.token
+    return shared.copy()
 
 
 def current_dataset() -> Dataset:
@@ -204,10 +216,26 @@ def _profile_from_bytes(digest: str, name: str, data: bytes) -> Profile:
         return load_profile(path)
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _packaged_profile(name: str, digest: str) -> Profile:
+    return load_profile(name)
+
+
+def packaged_profile(name: str) -> Profile:
+    """Return a packaged profile, parsed once per version of its file.
+
+    Parsing and checking a profile's YAML takes a tenth of a second or more; every page run
+    needs the profile. The parse is keyed on the file's SHA-256, so an edited file is parsed
+    again. One :class:`Profile` serves every session: it is immutable (frozen, read-only maps).
+    """
+    digest = hashlib.sha256(profile_text(name).encode("utf-8")).hexdigest()
+    return _packaged_profile(name, digest)
+
+
 @st.cache_data(show_spinner=False)
-def _profile_titles(names: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+def profile_titles(names: tuple[str, ...]) -> dict[str, tuple[str, str]]:
     """Return the (Chinese, English) title of each packaged profile, for the dropdown."""
-    return {n: (load_profile(n).title_zh, load_profile(n).title_en) for n in names}
+    return {n: (packaged_profile(n).title_zh, packaged_profile(n).title_en) for n in names}
 
 
 def profile_picker(lang: str) -> tuple[str, Profile, int | None]:
@@ -222,13 +250,13 @@ def profile_picker(lang: str) -> tuple[str, Profile, int | None]:
     default = names.index(default_profile_name(names))
     kept = st.session_state.get("_keep_profile")
     index = names.index(kept) if kept in names else default
-    titles = _profile_titles(tuple(names))
+    titles = profile_titles(tuple(names))
     name = st.sidebar.selectbox(t("profile", lang), names, index=index, key="profile",
                                 on_change=_persist, args=("profile",),
                                 format_func=lambda n: titles[n][lang == "en"])
     custom = st.sidebar.file_uploader(t("custom_profile", lang), type=["yaml", "yml"],
                                       key="profile_upload")
-    profile = load_profile(name)
+    profile = packaged_profile(name)
     if custom is not None:
         from planning.app.actions import check_upload
 

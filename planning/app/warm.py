@@ -24,6 +24,9 @@ PAGE_MODULES: tuple[str, ...] = (
     "planning.app.workspace_ui", "planning.publish.maps", "planning.publish.report",
     "planning.publish.tables", "planning.publish.privacy", "planning.siting.plan",
     "streamlit_folium", "folium", "folium.plugins", "altair",
+    # first page run: the workspace's migrations (Alembic) and the page icon's emoji check
+    "planning.workspace.store", "alembic.command", "alembic.config",
+    "alembic.runtime.migration", "streamlit.emojis",
 )
 _COMPONENT_PACKAGES = frozenset({"streamlit_folium"})
 
@@ -68,7 +71,7 @@ def warm_up(*, lang: str = "zh") -> dict[str, float]:
         q.setLevel(logging.ERROR)
     try:
         from planning.app import ui
-        from planning.rules import list_profiles, load_profile
+        from planning.rules import list_profiles
 
         for name in PAGE_MODULES:
             importlib.import_module(name)
@@ -78,7 +81,9 @@ def warm_up(*, lang: str = "zh") -> dict[str, float]:
         t = step("imports", t)
         dataset = ui.demo_dataset()
         t = step("demo", t)
-        profile = load_profile(ui.default_profile_name(list_profiles()))
+        # every page run reads the chosen profile and the dropdown's titles: parse them all now
+        ui.profile_titles(tuple(list_profiles()))
+        profile = ui.packaged_profile(ui.default_profile_name(list_profiles()))
         year = ui.default_year(profile)
         findings = ui.findings_for(dataset, profile, district=None, year=year)
         if profile.milestones:
