@@ -371,10 +371,14 @@ def _component_args(fmap: object) -> dict:
     html = sf._get_html(fmap)
     header = sf._get_header(fmap)
     script = sf._get_map_string(fmap)
+    # folium links jQuery for two templates of its own; a map that uses neither (ours: no
+    # element popups, no keep_in_front) needn't ship 117 KB of it into every map frame
+    uses_jquery = any("$(" in part or "jQuery" in part for part in (script, header, html))
     css, js = [], []
     for elem in _walk_assets(fmap):
         css.extend(href for _, href in getattr(elem, "default_css", []))
-        js.extend(src for _, src in getattr(elem, "default_js", []))
+        js.extend(src for name, src in getattr(elem, "default_js", [])
+                  if uses_jquery or name != "jquery")
     return {"script": script, "header": header, "html": html, "id": sf.get_full_id(fmap),
             "css_links": list(dict.fromkeys(css)), "js_links": list(dict.fromkeys(js))}
 
