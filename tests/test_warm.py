@@ -22,7 +22,7 @@ def _engine_forbidden(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make every engine call the pages' caches wrap record itself and fail."""
     calls: list[str] = []
     for name in ("beijing_demo", "evaluate_scope", "milestone_view", "township_access",
-                 "_component_args"):
+                 "_component_args", "load_profile"):
         def computed(*_args, _name=name, **_kwargs):
             calls.append(_name)
             msg = "a page computed what the warm-up should have"
@@ -105,3 +105,48 @@ def test_a_failed_warm_up_does_not_stop_the_server(monkeypatch, capsys):
     assert launch.main(["--server.port", "8599"]) == 0
     assert started and started[0][-2:] == ["--server.port", "8599"]
     assert "warm-up skipped (RuntimeError)" in capsys.readouterr().err
+
+
+def test_packaged_profiles_are_parsed_once_per_file_version(cold_caches, monkeypatch):
+    """Every page run needs the profile: parsed once, again only when its file changes."""
+    name = ui.default_profile_name(ui.list_profiles())
+    first = ui.packaged_profile(name)
+    parsed: list[str] = []
+    real = ui.load_profile
+
+    def counting(arg):
+        parsed.append(arg)
+        return real(arg)
+
+    monkeypatch.setattr(ui, "load_profile", counting)
+    assert ui.packaged_profile(name) is first and parsed == []
+    text = ui.profile_text(name)
+    monkeypatch.setattr(ui, "profile_text", lambda _n: text + "\n# edited\n")
+    again = ui.packaged_profile(name)
+    assert parsed == [name] and again is not first and again.hash == first.hash
+
+
+def test_every_session_copy_of_the_demo_carries_its_token(cold_caches):
+    a, b = ui.demo_dataset(), ui.demo_dataset()
+    assert a is not b and "token" in a.__dict__ and a.token == b.token
+    a.facilities.loc[a.facilities.index[0], "name"] = "改过的名字"
+    assert b.facilities["name"].iloc[0] != "改过的名字"  # a copy, not the shared one
+
+
+def test_map_documents_ship_jquery_only_to_maps_that_use_it(cold_caches):
+    import folium
+
+    demo = ui.demo_dataset()
+    spec = ui.overview_map_spec(demo, district=None, lang="zh")
+    overview = ui.map_document(spec)
+    assert len(overview["js_links"]) == 1  # Leaflet only: nothing in the map uses jQuery
+    assert "$(" not in overview["script"] and "jQuery" not in overview["script"]
+
+    def with_popup() -> object:
+        m = spec.build()
+        html = folium.Html("<b>驿站</b>", script=True)  # folium renders this popup with $()
+        folium.Marker([39.9, 116.4], popup=folium.Popup(html)).add_to(m)
+        return m
+
+    doc = ui.map_document(ui.MapSpec(with_popup, (*spec.content, "popup"), "popup_map"))
+    assert "$(" in doc["script"] and len(doc["js_links"]) == 2  # jQuery kept where used
