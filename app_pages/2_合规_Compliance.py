@@ -6,7 +6,10 @@ import streamlit as st
 
 from planning import rules
 from planning.app.ui import (
+    COMPLIANCE_DEFAULT_STATUSES,
+    COMPLIANCE_STATUSES,
     compliance_map_spec,
+    compliance_tables,
     findings_for,
     milestones_for,
     profile_picker,
@@ -37,25 +40,22 @@ title = "title_zh" if lang == "zh" else "title_en"
 rule_titles = dict(zip(view["rule_id"], view[title], strict=False))
 st.subheader(t("findings", lang))
 f1, f2 = st.columns(2)
-statuses = f1.multiselect(t("status_filter", lang), ["fail", "not_assessable", "pass"],
-                          default=["fail", "not_assessable"], key="status_filter",
+statuses = f1.multiselect(t("status_filter", lang), list(COMPLIANCE_STATUSES),
+                          default=list(COMPLIANCE_DEFAULT_STATUSES), key="status_filter",
                           format_func=lambda s: value_label(s, lang),
                           placeholder=t("choose", lang))
 rule_ids = f2.multiselect(t("rule_filter", lang), list(rule_titles), key="rule_filter",
                           format_func=lambda r: rule_titles.get(r, r),
                           placeholder=t("choose", lang))
-shown = rules.filter_findings(view, statuses=tuple(statuses), rule_ids=tuple(rule_ids))
-st.dataframe(tables.findings_table(shown, lang), hide_index=True, width="stretch",
-             key="findings_table")
+laid_out = compliance_tables(dataset, profile, district=district, year=year, lang=lang,
+                             statuses=tuple(statuses), rule_ids=tuple(rule_ids))
+st.dataframe(laid_out.findings, hide_index=True, width="stretch", key="findings_table")
 
-summary = rules.summarise(view)
 s1, s2 = st.columns(2)
 s1.markdown(f"**{t('by_rule', lang)}**")
-s1.dataframe(tables.rule_summary_table(summary.by_rule, lang), hide_index=True,
-             width="stretch")
+s1.dataframe(laid_out.by_rule, hide_index=True, width="stretch")
 s2.markdown(f"**{t('by_district', lang)}**")
-s2.dataframe(tables.district_table(summary.district_totals(), lang), hide_index=True,
-             width="stretch")
+s2.dataframe(laid_out.by_district, hide_index=True, width="stretch")
 
 if profile.milestones:
     with st.expander(t("milestones", lang)):

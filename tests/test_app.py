@@ -49,3 +49,25 @@ def test_district_kept_for_the_next_page_even_without_its_change_callback(demo):
     at.switch_page("app_pages/3_可达性_Access.py").run()
     assert not at.exception
     assert at.sidebar.selectbox(key="district").value == "东城区"
+
+
+def test_compliance_filters_and_language_reach_the_cached_tables(demo):
+    """The laid-out tables are cached: every filter, the district and the language key them."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("app_pages/2_合规_Compliance.py")
+    at.run()
+    assert not at.exception
+    shown = at.dataframe[0].value
+    assert set(shown["结果"]) == {"未达标", "无法评估"}  # the default filter
+    at.multiselect(key="status_filter").set_value(["pass"]).run()
+    assert set(at.dataframe[0].value["结果"]) == {"达标"}
+    rule = at.multiselect(key="rule_filter").options[0]
+    at.multiselect(key="rule_filter").select(rule).run()
+    only = at.dataframe[0].value
+    assert 0 < len(only) < len(shown) and only["规则"].nunique() == 1
+    at.sidebar.selectbox(key="district").set_value("东城区").run()
+    assert set(at.dataframe[0].value["区"]) == {"东城区"}
+    at.sidebar.radio(key="lang").set_value("en").run()
+    assert not at.exception
+    english = at.dataframe[0].value
+    assert set(english["Result"]) == {"pass"} and set(english["District"]) == {"东城区"}

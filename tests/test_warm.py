@@ -22,7 +22,7 @@ def _engine_forbidden(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make every engine call the pages' caches wrap record itself and fail."""
     calls: list[str] = []
     for name in ("beijing_demo", "evaluate_scope", "milestone_view", "township_access",
-                 "_component_args", "load_profile"):
+                 "_component_args", "load_profile", "summarise"):
         def computed(*_args, _name=name, **_kwargs):
             calls.append(_name)
             msg = "a page computed what the warm-up should have"

@@ -30,14 +30,16 @@ from planning.data.model import Dataset
 from planning.demo import beijing_demo
 from planning.errors import InputError
 from planning.i18n import t
-from planning.publish import maps, workbook
+from planning.publish import maps, tables, workbook
 from planning.publish.privacy import public_findings
 from planning.rules import (
     evaluate_scope,
+    filter_findings,
     list_profiles,
     load_profile,
     milestone_view,
     profile_text,
+    summarise,
 )
 from planning.rules.profile import Profile
 from planning.settings import DEFAULT, Settings
@@ -177,6 +179,43 @@ def findings_for(dataset: Dataset, profile: Profile, *, district: str | None,
                  year: int | None) -> pd.DataFrame:
     """Return the findings of one scope (:func:`planning.rules.evaluate_scope`), cached."""
     return _findings(dataset.token, profile.hash, district, year, dataset, profile)
+
+
+#: The Compliance page's status filter: what it shows before the planner changes it.
+COMPLIANCE_STATUSES: tuple[str, ...] = ("fail", "not_assessable", "pass")
+COMPLIANCE_DEFAULT_STATUSES: tuple[str, ...] = ("fail", "not_assessable")
+
+
+class ComplianceTables(NamedTuple):
+    """The Compliance page's tables, laid out in the UI language."""
+
+    findings: pd.DataFrame
+    by_rule: pd.DataFrame
+    by_district: pd.DataFrame
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _compliance_tables(token: str, profile_hash: str, district: str | None, year: int | None,
+                       lang: str, statuses: tuple[str, ...], rule_ids: tuple[str, ...],
+                       _dataset: Dataset, _profile: Profile) -> ComplianceTables:
+    view = findings_for(_dataset, _profile, district=district, year=year)
+    shown = filter_findings(view, statuses=statuses, rule_ids=rule_ids)
+    summary = summarise(view)
+    return ComplianceTables(tables.findings_table(shown, lang),
+                            tables.rule_summary_table(summary.by_rule, lang),
+                            tables.district_table(summary.district_totals(), lang))
+
+
+def compliance_tables(dataset: Dataset, profile: Profile, *, district: str | None,
+                      year: int | None, lang: str, statuses: tuple[str, ...],
+                      rule_ids: tuple[str, ...]) -> ComplianceTables:
+    """Return the filtered findings table and the summaries by rule and by district, cached.
+
+    Keyed like :func:`findings_for` plus the language and the filters, so a page switch back to
+    Compliance lays nothing out again.
+    """
+    return _compliance_tables(dataset.token, profile.hash, district, year, lang,
+                              tuple(statuses), tuple(rule_ids), dataset, profile)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

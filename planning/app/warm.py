@@ -39,8 +39,9 @@ _QUIET = ("streamlit.runtime.caching.cache_data_api",
 def warm_up(*, lang: str = "zh") -> dict[str, float]:
     """Compute what a first visitor waits for, on the embedded demo; return seconds per step.
 
-    Steps: importing the pages' modules; generating the demo; the findings and milestones of
-    the default profile and year; the Overview, Map, Compliance and Access map documents and
+    Steps: importing the pages' modules; generating the demo; the parsed profiles, the findings,
+    milestones and Compliance tables of the default profile and year; the Overview, Map,
+    Compliance and Access map documents and
     the Access page's default summary (walk, 15 minutes), all for the whole city in ``lang``.
 
     Parameters
@@ -88,6 +89,8 @@ def warm_up(*, lang: str = "zh") -> dict[str, float]:
         findings = ui.findings_for(dataset, profile, district=None, year=year)
         if profile.milestones:
             ui.milestones_for(dataset, profile, district=None)
+        ui.compliance_tables(dataset, profile, district=None, year=year, lang=lang,
+                             statuses=ui.COMPLIANCE_DEFAULT_STATUSES, rule_ids=())
         t = step("rules", t)
         ui.map_document(ui.overview_map_spec(dataset, district=None, lang=lang))
         ui.map_document(ui.planner_map_spec(dataset, district=None, lang=lang))
