@@ -459,6 +459,25 @@ def test_time_limited_run_with_a_bound_reports_its_gap(monkeypatch):
     assert "time limit" in res.message or "incumbent" in res.message
 
 
+def test_a_weak_bound_from_a_stopped_search_gives_way_to_the_simple_relaxation(monkeypatch):
+    cost, w = instance(30, 10, 11)
+    exact = PMedian.from_cost_matrix(cost, w, p=3).solve()
+    nearest = float(w @ cost.min(axis=1))  # every demand point at its nearest candidate
+    assert 0 < nearest < exact.objective
+    radius = float(np.median(cost))
+    reach = float(w[(cost <= radius).any(axis=1)].sum())  # all reachable weight covered
+    mclp = MCLP.from_cost_matrix(cost, w, p=1, service_radius=radius).solve()
+    assert mclp.objective < reach
+    _stopped_highs(monkeypatch, 1e9)  # HiGHS stops with a useless bound
+    res = PMedian.from_cost_matrix(cost, w, p=3).solve(time_limit=1)
+    assert res.status == "time_limit_feasible"
+    assert close(res.bound, nearest)
+    assert close(res.gap, (res.objective - nearest) / res.objective)
+    res = MCLP.from_cost_matrix(cost, w, p=1, service_radius=radius).solve(time_limit=1)
+    assert res.status == "time_limit_feasible"
+    assert close(res.bound, reach) and res.gap > 0
+
+
 def test_time_limited_run_without_a_bound_says_the_gap_is_unknown(monkeypatch):
     cost, w = instance(30, 10, 11)
     _stopped_highs(monkeypatch, np.nan)

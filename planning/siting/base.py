@@ -572,13 +572,14 @@ class SitingModel:
             )
             raise InfeasibleError(msg)
         fields = self._evaluate(sol)
-        gap = relative_gap(fields["objective"], exact.bound)
+        bound = exact.bound if exact.optimal else self._tighter_bound(exact.bound)
+        gap = relative_gap(fields["objective"], bound)
         proven = not math.isnan(gap) and (
-            gap <= mip_gap + 1e-6 or abs(fields["objective"] - exact.bound) <= 1e-6
+            gap <= mip_gap + 1e-6 or abs(fields["objective"] - bound) <= 1e-6
         )
         if proven:
             status = "optimal"
-        elif math.isnan(exact.bound):
+        elif math.isnan(bound):
             status = "time_limit_no_bound"
             note = (note + "; " if note else "") + (
                 f"time limit {time_limit:g} s reached before HiGHS had a bound: the gap is unknown"
@@ -589,7 +590,21 @@ class SitingModel:
             note = "HiGHS reported optimal but the recomputed gap exceeds mip_gap"
         if status != "optimal" and not note:
             note = f"time limit {time_limit:g} s reached"
-        return self._result(sol, status, exact.bound, t0, note, fields=fields, method=exact.method)
+        return self._result(sol, status, bound, t0, note, fields=fields, method=exact.method)
+
+    def _tighter_bound(self, bound: float) -> float:
+        """Return the better of a proved ``bound`` and the model's simple relaxation bound.
+
+        Both are valid bounds on the optimum (the relaxation one is e.g. every reachable demand
+        covered, or every demand point at its nearest candidate); a bound from a search stopped
+        early can be weaker than the simple one. An unknown (NaN) bound stays unknown.
+        """
+        if math.isnan(bound):
+            return bound
+        relax = self._relaxation_bound()
+        if math.isnan(relax):
+            return bound
+        return min(bound, relax) if self.sense == "max" else max(bound, relax)
 
     def _better(self, a: dict[str, Any], b: dict[str, Any]) -> bool:
         if self.sense == "max":
