@@ -86,7 +86,10 @@ def _spopt(kind: str, cost: np.ndarray, p: int, limit: float) -> tuple[float, st
             status = "time limit"
         return float(mod.problem.objective.value()), status, seconds
     except Exception as exc:  # spopt raises plain exceptions when CBC stops
-        return math.nan, f"— ({type(exc).__name__})", time.perf_counter() - t0
+        # "Model is not solved": CBC reached the time limit without an answer spopt accepts
+        stopped = "not solved" in str(exc).lower()
+        label = "no answer" if stopped else f"— ({type(exc).__name__})"
+        return math.nan, label, time.perf_counter() - t0
 
 
 def _fmt(v: float, spec: str = ".0f") -> str:
