@@ -220,6 +220,12 @@ def test_lscp_matches_brute_force(n, m, seed):
         assert close(res.objective, best)
         assert (res.assignment >= 0).all()
         assert close(res.covered_weight, w.sum())
+        # the heuristic's bound: the dearest of the cheapest covering sites per demand point
+        heur = LSCP.from_cost_matrix(cost, w, service_radius=radius, site_cost=sc).solve(
+            method="heuristic"
+        )
+        simple = np.where(cost <= radius, c[None, :], np.inf).min(axis=1).max()
+        assert close(heur.bound, simple) and heur.bound <= best + TOL
 
 
 @pytest.mark.parametrize(("n", "m", "seed"), SIZES[:3])

@@ -180,8 +180,14 @@ class LSCP(SitingModel):
         if self.cover.shape[0] == 0:
             return 0.0
         costs = self.rules.site_cost[self.rules.free]
-        dense = self.cover.toarray()
-        return float(np.where(dense, costs[None, :], np.inf).min(axis=1).max())
+        rows = sparse.csr_array(self.cover)
+        rows.eliminate_zeros()
+        counts = np.diff(rows.indptr)
+        if np.any(counts == 0):  # a row no candidate covers: no plan at all
+            return math.inf
+        # the cheapest site covering each row (sparse: no dense rows x sites copy)
+        cheapest = np.minimum.reduceat(costs[rows.indices], rows.indptr[:-1])
+        return float(cheapest.max())
 
     def _evaluate(self, sol: Solution) -> dict[str, Any]:
         free = self.rules.free
