@@ -62,6 +62,7 @@ test: $(STAMP) browser-deps db-deps
 bench: $(STAMP)
 	$(BIN)/python benchmarks/matrix.py
 	$(BIN)/python benchmarks/siting.py
+	$(BIN)/python benchmarks/siting_bounds.py
 
 # Single-operator mutation testing of the rule comparator, privacy, siting side rules and station
 # capacity (not in CI; ~5 min on 2 cores). Fails below a 90 % kill rate per module.
