@@ -26,42 +26,40 @@ from scipy.optimize import linprog
 from siting import CITY_MCLP_RADIUS, CITY_P, _loaders, city  # this folder: run as a script
 
 from planning.siting import MCLP
+from planning.siting.capacitated_lagrange import knapsack_data, knapsack_items, knapsack_tables
 
 
 def compact_lp(cost: np.ndarray, demand: np.ndarray, cap: float, p: int) -> float:
     """LP bound of the compact single-source formulation (x and y continuous)."""
     n, m = cost.shape
-    nx = n * m
-    # variables: x[i, j] (row-major), then y[j]
-    rows, cols, vals = [], [], []
-    # assignment: sum_j x_ij = 1
-    ai = np.repeat(np.arange(n), m)
-    rows.append(ai)
-    cols.append(np.arange(nx))
-    vals.append(np.ones(nx))
-    a_eq = sparse.csr_array(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, nx + m)
+    nx = n * m  # x[i, j] row-major, then y[j]
+    pair = np.arange(nx)
+    site_of = np.tile(np.arange(m), n)
+    y = nx + np.arange(m)
+    a_eq = sparse.vstack(
+        [
+            sparse.csr_array((np.ones(nx), (pair // m, pair)), shape=(n, nx + m)),  # sum_j x = 1
+            sparse.csr_array((np.ones(m), (np.zeros(m, dtype=int), y)), shape=(1, nx + m)),
+        ]
     )
-    a_eq = sparse.vstack([a_eq, sparse.csr_array(np.r_[np.zeros(nx), np.ones(m)][None, :])])
-    # capacity: sum_i q_i x_ij - Q y_j <= 0 ; link: x_ij - y_j <= 0
-    j_of = np.tile(np.arange(m), n)
-    cap_rows = sparse.csr_array(
-        (
-            np.r_[np.repeat(demand, m), np.full(m, -cap)],
-            (np.r_[j_of, np.arange(m)], np.r_[np.arange(nx), nx + np.arange(m)]),
-        ),
-        shape=(m, nx + m),
-    )
-    link = sparse.csr_array(
-        (
-            np.r_[np.ones(nx), -np.ones(nx)],
-            (np.r_[np.arange(nx), np.arange(nx)], np.r_[np.arange(nx), nx + j_of]),
-        ),
-        shape=(nx, nx + m),
+    a_ub = sparse.vstack(
+        [  # sum_i q_i x_ij - Q y_j <= 0 ; x_ij - y_j <= 0
+            sparse.csr_array(
+                (
+                    np.r_[np.repeat(demand, m), np.full(m, -cap)],
+                    (np.r_[site_of, np.arange(m)], np.r_[pair, y]),
+                ),
+                shape=(m, nx + m),
+            ),
+            sparse.csr_array(
+                (np.r_[np.ones(nx), -np.ones(nx)], (np.r_[pair, pair], np.r_[pair, nx + site_of])),
+                shape=(nx, nx + m),
+            ),
+        ]
     )
     res = linprog(
         np.r_[cost.ravel(), np.zeros(m)],
-        A_ub=sparse.vstack([cap_rows, link]),
+        A_ub=a_ub,
         b_ub=np.zeros(m + nx),
         A_eq=a_eq,
         b_eq=np.r_[np.ones(n), p],
@@ -71,31 +69,17 @@ def compact_lp(cost: np.ndarray, demand: np.ndarray, cap: float, p: int) -> floa
     return float(res.fun)
 
 
-def _knapsack(values: np.ndarray, weights: np.ndarray, cap: int) -> tuple[float, np.ndarray]:
-    """Best 0-1 packing of the items with positive value within ``cap`` (value, take mask)."""
-    n = values.size
-    f = np.zeros(cap + 1)
-    keep = np.zeros((n, cap + 1), dtype=bool)
-    for i in np.flatnonzero(values > 0):
-        w = int(weights[i])
-        cand = f[: cap + 1 - w] + values[i]
-        better = cand > f[w:]
-        f[w:] = np.where(better, cand, f[w:])
-        keep[i, w:] = better
-    take = np.zeros(n, dtype=bool)
-    c = cap
-    for i in range(n - 1, -1, -1):
-        if keep[i, c]:
-            take[i] = True
-            c -= int(weights[i])
-    return float(f[cap]), take
-
-
 def dantzig_wolfe(
-    cost: np.ndarray, demand: np.ndarray, cap: int, p: int, max_rounds: int = 1000
+    cost: np.ndarray, demand: np.ndarray, cap: float, p: int, max_rounds: int = 1000
 ) -> tuple[float, int]:
-    """Dantzig–Wolfe (set-partitioning LP) bound by column generation; (bound, columns)."""
+    """Dantzig–Wolfe (set-partitioning LP) bound by column generation; (bound, columns).
+
+    Pricing uses the knapsack programme of ``planning.siting.capacitated_lagrange`` (one 0-1
+    knapsack per site); with integer demand and capacity it is exact, so the bound is exact.
+    """
     n, m = cost.shape
+    ks = knapsack_data(demand.astype(float), np.full(m, float(cap)), m)
+    assert ks.scale == 1.0, "integer demand and capacity expected: the pricing would round"
     big = 10.0 * float(cost.max()) * n
     columns: list[tuple[int, np.ndarray, float]] = [
         (j, np.eye(n, dtype=bool)[j], float(cost[j, j])) for j in range(min(n, m))
@@ -118,13 +102,12 @@ def dantzig_wolfe(
         )
         u, mu = res.eqlin.marginals[:n], res.eqlin.marginals[n]
         nu = res.ineqlin.marginals
-        added = 0
-        for j in range(m):
-            value, take = _knapsack(u - cost[:, j], demand, cap)
-            if -value - mu - nu[j] < -1e-7:
-                columns.append((j, take, float(cost[take, j].sum())))
-                added += 1
-        if not added:
+        table, keep = knapsack_tables(np.maximum(u[:, None] - cost, 0.0), ks)
+        take = knapsack_items(keep, ks, np.arange(m))
+        reduced = -table[np.arange(m), ks.caps] - mu - nu
+        new = np.flatnonzero(reduced < -1e-7)
+        columns += [(j, take[:, j], float(cost[take[:, j], j].sum())) for j in new]
+        if not new.size:
             return float(res.fun), len(columns)
     return float("nan"), len(columns)
 
@@ -146,7 +129,7 @@ def table_pmedcap() -> None:
         opt = optima[name]["optimum"]
         t0 = time.perf_counter()
         lp = compact_lp(cost, demand, float(q), p)
-        dw, cols = dantzig_wolfe(cost, demand.astype(int), q, p)
+        dw, cols = dantzig_wolfe(cost, demand, q, p)
         print(
             f"{name:10} {opt:8d} {lp:9.2f} {100 * (opt - lp) / opt:6.2f}% {dw:9.3f} "
             f"{100 * (opt - dw) / opt:6.2f}% {cols:8d} {time.perf_counter() - t0:6.1f}"
