@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pytest
 from siting_instances import instance
 
-from planning.siting import MCLP, PMedian, lagrange
+from planning.siting import MCLP, PMedian, benders, lagrange
 from planning.siting.lagrange import SparseCosts, swap_search
 
 
@@ -197,3 +198,69 @@ def test_median_subgradient_spends_at_most_its_share_of_time_on_plans(share):
                for s in itertools.combinations(range(m), k))
     assert mb.lower <= best + 1e-6 <= mb.upper + 2e-6
     assert abs(float(w @ cost[:, mb.best].min(axis=1)) - mb.upper) <= 1e-9 * mb.upper
+
+
+# --- volume direction and the rounded average ------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_volume_direction_keeps_a_valid_bound_and_averages_k_columns(seed):
+    """With ``deflection < 1`` the bound stays below the LP optimum and nears it; the average
+    of the steps' columns sums to ``k``, is fractional, and is the last plan when undeflected."""
+    k = 8
+    cost, w = instance(600, 80, seed)
+    model = PMedian.from_cost_matrix(cost, w, p=k)
+    lp = benders._benders(model._median_data(), k)
+    assert lp.converged
+    opts = lagrange.SortedOptions(model.vals, model.order, np.full(cost.shape[0], np.inf), w)
+    start = lagrange.greedy_median(model.free_cost, w, k)
+    runs = {
+        a: lagrange.median_subgradient(
+            opts, k, model.free_cost, start, iterations=200, target_gap=-1.0, patience=20,
+            deflection=a,
+        )
+        for a in (1.0, 0.1)
+    }
+    for mb in runs.values():
+        assert mb.lower <= lp.lower * (1 + 1e-9)
+        assert mb.lower >= 0.98 * lp.lower  # the steps move the multipliers towards the LP
+        assert abs(mb.average.sum() - k) <= 1e-9
+        assert mb.average.min() >= -1e-12 and mb.average.max() <= 1 + 1e-12
+    plain, volume = runs[1.0].average, runs[0.1].average
+    assert set(np.unique(plain)) <= {0.0, 1.0}
+    assert ((volume > 1e-6) & (volume < 1 - 1e-6)).sum() >= k
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pmedian_city_path_rounds_the_lagrangian_average_into_a_plan(monkeypatch, seed):
+    """When the subgradient's own plans are poor, the k largest of its average (here pointing at
+    the optimum) improved by swaps become the plan; the method says so and the gap is honest."""
+    m, p = 12, 3
+    cost, w = instance(30, m, seed, cutoff=7)
+    plans = list(itertools.combinations(range(m), p))
+    vals = [float(w @ cost[:, list(s)].min(axis=1)) for s in plans]
+    best = min(vals)
+    if not np.isfinite(best):
+        pytest.skip("no plan reaches every demand point")
+    opt = np.zeros(m, dtype=bool)
+    opt[list(plans[int(np.argmin(vals))])] = True
+    worst = np.zeros(m, dtype=bool)
+    worst[list(plans[int(np.argmax(np.where(np.isfinite(vals), vals, -1)))])] = True
+    real = lagrange.median_subgradient
+
+    def poor_plans(*args, **kwargs):
+        mb = real(*args, **kwargs)
+        upper = float(w @ cost[:, worst].min(axis=1))
+        return dataclasses.replace(mb, best=worst, upper=upper, average=0.9 * opt + 0.1 / m)
+
+    monkeypatch.setattr(lagrange, "median_subgradient", poor_plans)
+    monkeypatch.setattr(PMedian, "lagrange_min_pairs", 0)
+    monkeypatch.setattr(PMedian, "interchange_max_work", 0)
+    monkeypatch.setattr(PMedian, "benders_max_pairs", -1)
+    monkeypatch.setattr(PMedian, "radius_max_pairs", -1)
+    res = PMedian.from_cost_matrix(cost, w, p=p).solve(mip_gap=0.0)
+    assert "rounded Lagrangian average" in res.method
+    assert abs(res.objective - best) <= 1e-9 * best
+    assert res.bound <= best + 1e-6
+    if res.status != "optimal":
+        assert res.status == "time_limit_feasible" and res.gap > 0

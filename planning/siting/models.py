@@ -269,6 +269,8 @@ class MCLP(SitingModel):
         return self._exact_mip(time_limit, mip_gap)
 
     lagrange_steps: int = 20_000  # subgradient steps at most (the deadline usually stops it)
+    lagrange_deflection: float = 0.3  # weight of each new subgradient in the step direction
+    # when no reduced model follows (volume algorithm; better plans on the city, measured)
     reduced_max_nnz: int = 600_000  # largest reduced model handed to HiGHS after Lagrange
 
     def _exact_lagrange(self, time_limit: float, mip_gap: float) -> Exact:
@@ -297,6 +299,7 @@ class MCLP(SitingModel):
             patience=30,
             start_fraction=0.1,
             polish=lambda y: lagrange.swap_search(costs, w, y, deadline=t_lag),
+            deflection=self.lagrange_deflection if hopeless else 1.0,
         )
         best, lower = cb.best, cb.lower
         upper = cb.upper
@@ -520,6 +523,8 @@ class PMedian(SitingModel):
     lagrange_width: int = 160  # nearest options per client in the Lagrangian (λ capped beyond)
     radius_max_pairs: int = 1_500_000  # largest reduced radius model tried after Lagrange
     lagrange_iterations: int = 5_000  # subgradient steps at most (the deadline usually stops it)
+    lagrange_deflection: float = 0.1  # weight of each new subgradient in the step direction
+    # on the swap-search path (volume algorithm; small instances converge faster without)
 
     def _exact(self, time_limit: float, mip_gap: float) -> Exact:
         if self.formulation == "classic":
@@ -558,14 +563,15 @@ class PMedian(SitingModel):
                 self.order, self.vals, self.count, far, r.free.size
             )
             start = lagrange.swap_search(
-                costs, self.weights, start, deadline=time.perf_counter() + 0.25 * time_limit
+                costs, self.weights, start, deadline=time.perf_counter() + 0.1 * time_limit
             )
             # far above what the Benders bound and the reduced radius model can take, the
             # subgradient (the bound) gets the time they would have had
             hopeless = int(self.count.sum()) > max(
                 self.benders_max_pairs, 4 * self.radius_max_pairs
             )
-            t_lag = deadline - (0.08 if hopeless else 0.25) * time_limit
+            t_lag = deadline - (0.15 if hopeless else 0.29) * time_limit
+            t_round = deadline - 0.02 * time_limit if hopeless else t_lag + 0.04 * time_limit
             polish = lambda y: lagrange.swap_search(costs, self.weights, y, deadline=t_lag)  # noqa: E731
         mb = lagrange.median_subgradient(
             lagrange.SortedOptions(vals, self.order[:, :width], cap, self.weights),
@@ -577,29 +583,42 @@ class PMedian(SitingModel):
             deadline=time.perf_counter() + 0.4 * time_limit if polish is None else t_lag,
             patience=15 if polish is None else 40,
             polish=polish,
+            deflection=1.0 if polish is None else self.lagrange_deflection,
+            heuristic_share=0.2 if polish is None else 0.05,
         )
-        plan = "greedy + interchange" if polish is None else "greedy + swap"
-        method = f"{plan} plan, Lagrangian bound ({mb.iterations} subgradient steps)"
-        best = Solution(self._open_mask(mb.best), solver="lagrangian+greedy")
+        how = "greedy + interchange" if polish is None else "greedy + swap"
+        upper, plan = mb.upper, mb.best
+        if polish is not None:
+            # the steps' average columns approximate a fractional LP solution: its k largest,
+            # improved by swaps, often beat the plans of single steps
+            rounded = np.zeros(r.free.size, dtype=bool)
+            rounded[np.argsort(-mb.average, kind="stable")[:k]] = True
+            rounded = lagrange.swap_search(costs, self.weights, rounded, deadline=t_round)
+            value, _ = lagrange.median_cost(dist, self.weights, rounded)
+            if value < upper:
+                upper, plan = value, rounded
+                how = "rounded Lagrangian average + swap"
+        method = f"{how} plan, Lagrangian bound ({mb.iterations} subgradient steps)"
+        best = Solution(self._open_mask(plan), solver="lagrangian+greedy")
         lower, fixed_open, fixed_closed = mb.lower, mb.fixed_open, mb.fixed_closed
-        if mb.upper - lower > mip_gap * abs(mb.upper) and self._benders_applies(deadline):
-            lp = self._benders_bound(mb.best, deadline, 0.5 * time_limit)
+        if upper - lower > mip_gap * abs(upper) and self._benders_applies(deadline):
+            lp = self._benders_bound(plan, deadline, 0.5 * time_limit)
             method += (
                 f", Benders LP bound ({lp.rounds} rounds, {lp.cuts} cuts"
                 f"{'' if lp.priced else ', stopped before the LP optimum'})"
             )
             lower = max(lower, lp.lower)
             data = self._median_data()
-            tests = [benders.lagrangian_fix(data, lp.lam, k, mb.upper)]
+            tests = [benders.lagrangian_fix(data, lp.lam, k, upper)]
             if lp.master is not None:
-                tests.append(benders.reduction(lp.master, mb.upper))
+                tests.append(benders.reduction(lp.master, upper))
             for opened, closed in tests:
                 fixed_open, fixed_closed = fixed_open | opened, fixed_closed | closed
         method += (
             f", reduction fixed {int(fixed_open.sum())} open / {int(fixed_closed.sum())} closed "
             f"of {r.free.size}"
         )
-        if mb.upper - lower <= mip_gap * abs(mb.upper):
+        if upper - lower <= mip_gap * abs(upper):
             return Exact(best, lower, True, method=method, heuristic_done=True)
         left = deadline - time.perf_counter()
         keep = int(r.free.size - fixed_open.sum() - fixed_closed.sum())
@@ -621,11 +640,11 @@ class PMedian(SitingModel):
         method += "; " + exact.method + " on the reduced model"
         bound = lower
         if np.isfinite(exact.bound):
-            bound = max(bound, min(exact.bound, mb.upper))
+            bound = max(bound, min(exact.bound, upper))
         sol = best
         if exact.solution is not None:
             cand = Solution(exact.solution.open)
-            if self._evaluate(cand)["objective"] <= mb.upper:
+            if self._evaluate(cand)["objective"] <= upper:
                 sol = cand
         value = self._evaluate(sol)["objective"]
         ok = value - bound <= max(mip_gap * abs(value), 1e-6)
