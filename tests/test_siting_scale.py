@@ -264,3 +264,64 @@ def test_pmedian_city_path_rounds_the_lagrangian_average_into_a_plan(monkeypatch
     assert res.bound <= best + 1e-6
     if res.status != "optimal":
         assert res.status == "time_limit_feasible" and res.gap > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_restricted_sparse_costs_price_plans_inside_the_support_as_the_full_costs(seed):
+    m, k = 14, 3
+    cost, w = instance(40, m, seed, cutoff=6)
+    far = 1000.0
+    full = sparse_costs(cost, far)
+    rng = np.random.default_rng(seed)
+    cols = np.sort(rng.choice(m, 8, replace=False))
+    sub = full.restrict(cols)
+    assert sub.n_cols == cols.size
+    for s in itertools.combinations(range(cols.size), k):
+        y_sub = np.zeros(cols.size, dtype=bool)
+        y_sub[list(s)] = True
+        y = np.zeros(m, dtype=bool)
+        y[cols[list(s)]] = True
+        assert abs(sub.value(w, y_sub) - full.value(w, y)) <= 1e-9 * max(full.value(w, y), 1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_round_average_returns_a_local_optimum_no_worse_than_rounding_then_swapping(seed):
+    m, k = 14, 3
+    cost, w = instance(40, m, seed, cutoff=6)
+    far = 1000.0
+    costs = sparse_costs(cost, far)
+    rng = np.random.default_rng(seed)
+    average = rng.dirichlet(np.full(m, 0.5)) * k
+    y = lagrange.round_average(costs, w, average, k)
+    assert y.sum() == k
+    value = penalised(cost, w, np.flatnonzero(y), far)
+    start = np.zeros(m, dtype=bool)
+    start[np.argsort(-average, kind="stable")[:k]] = True
+    plain = swap_search(costs, w, start)
+    assert value <= penalised(cost, w, np.flatnonzero(plain), far) + 1e-9
+    sel = set(np.flatnonzero(y).tolist())
+    for out in sel:
+        for inn in set(range(m)) - sel:
+            assert penalised(cost, w, sorted((sel - {out}) | {inn}), far) >= value - 1e-9
+
+
+def test_round_average_finishes_every_restricted_plan_over_all_columns(monkeypatch):
+    """A plan found on a support is only a local optimum there: a swap over every column
+    follows each one, so the result is a local optimum of the whole problem."""
+    m, k = 14, 3
+    cost, w = instance(40, m, 1, cutoff=6)
+    costs = sparse_costs(cost, 1000.0)
+    average = np.random.default_rng(1).dirichlet(np.full(m, 0.5)) * k
+    calls = []
+    real = lagrange.swap_search
+
+    def spy(c, weights, y, **kw):
+        calls.append(c.n_cols)
+        return real(c, weights, y, **kw)
+
+    monkeypatch.setattr(lagrange, "swap_search", spy)
+    lagrange.round_average(costs, w, average, k)
+    restricted = [i for i, n in enumerate(calls) if n < m]
+    assert restricted  # some support was smaller than every column
+    assert all(calls[i + 1] == m for i in restricted)
+    assert calls[-1] == m

@@ -495,6 +495,19 @@ class SparseCosts:
         cols = cover.indices.astype(np.int64)
         return cls(cover.indptr.astype(np.int64), cols, np.zeros(cols.size), 1.0, cover.shape[1])
 
+    def restrict(self, columns: np.ndarray) -> SparseCosts:
+        """Return the costs over ``columns`` only (sorted indices), renumbered from 0."""
+        keep_col = np.zeros(self.n_cols, dtype=bool)
+        keep_col[columns] = True
+        new_id = np.cumsum(keep_col) - 1
+        keep = keep_col[self.cols]
+        rows = np.repeat(np.arange(self.indptr.size - 1), np.diff(self.indptr))
+        count = np.bincount(rows[keep], minlength=self.indptr.size - 1)
+        indptr = np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
+        return SparseCosts(
+            indptr, new_id[self.cols[keep]], self.costs[keep], self.far, int(keep_col.sum())
+        )
+
     def value(self, weights: np.ndarray, y: np.ndarray) -> float:
         """Total weighted cost to the nearest open column (``far`` when none listed is open)."""
         d1, _, _ = self._two_nearest(y)
@@ -600,3 +613,65 @@ def swap_search(
         y[cols[r]] = False
         y[j] = True
     return y if costs.value(weights, y) < last else previous
+
+
+def round_average(
+    costs: SparseCosts,
+    weights: np.ndarray,
+    average: np.ndarray,
+    k: int,
+    *,
+    thresholds: tuple[float, ...] = (0.1, 0.03, 0.01, 1e-3, 1e-4),
+    deadline: float = np.inf,
+) -> np.ndarray:
+    """Round a fractional plan (e.g. :attr:`MedianBounds.average`) to ``k`` columns by swaps.
+
+    For each threshold, the ``k`` largest entries start a :func:`swap_search` restricted to the
+    columns above the threshold (a small support: fast, and steered by the fractional plan),
+    then a swap search over every column; last, the ``k`` largest start a swap search over
+    every column directly. The cheapest plan is returned; attempts stop at ``deadline``.
+
+    Parameters
+    ----------
+    costs
+        Sparse costs of every column.
+    weights
+        Row weights.
+    average
+        Fractional value per column (sums to ``k``).
+    k
+        Columns to open.
+    thresholds, deadline
+        Supports tried, and when to stop trying.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool mask of ``k`` columns.
+    """
+    rank = np.argsort(-average, kind="stable")
+    start = np.zeros(costs.n_cols, dtype=bool)
+    start[rank[:k]] = True
+    best, best_value = start, costs.value(weights, start)
+    supports = [np.flatnonzero(average > t) for t in thresholds]
+    supports = [c for c in supports if c.size > k] + [None]
+    seen: set[int] = set()
+    for cols in supports:
+        if time.perf_counter() >= deadline:
+            break
+        if cols is None:
+            y = swap_search(costs, weights, start, deadline=deadline)
+        else:
+            if cols.size in seen:
+                continue
+            seen.add(cols.size)
+            sub = np.zeros(cols.size, dtype=bool)
+            sub[np.argsort(-average[cols], kind="stable")[:k]] = True
+            sub = swap_search(costs.restrict(cols), weights, sub, deadline=deadline)
+            y = np.zeros(costs.n_cols, dtype=bool)
+            y[cols[sub]] = True
+            y = swap_search(costs, weights, y, deadline=deadline)
+        value = costs.value(weights, y)
+        if value < best_value:
+            best, best_value = y, value
+    return best

@@ -563,15 +563,15 @@ class PMedian(SitingModel):
                 self.order, self.vals, self.count, far, r.free.size
             )
             start = lagrange.swap_search(
-                costs, self.weights, start, deadline=time.perf_counter() + 0.1 * time_limit
+                costs, self.weights, start, deadline=time.perf_counter() + 0.05 * time_limit
             )
             # far above what the Benders bound and the reduced radius model can take, the
             # subgradient (the bound) gets the time they would have had
             hopeless = int(self.count.sum()) > max(
                 self.benders_max_pairs, 4 * self.radius_max_pairs
             )
-            t_lag = deadline - (0.15 if hopeless else 0.29) * time_limit
-            t_round = deadline - 0.02 * time_limit if hopeless else t_lag + 0.04 * time_limit
+            t_lag = deadline - (0.17 if hopeless else 0.29) * time_limit
+            t_round = deadline - 0.04 * time_limit if hopeless else t_lag + 0.04 * time_limit
             polish = lambda y: lagrange.swap_search(costs, self.weights, y, deadline=t_lag)  # noqa: E731
         mb = lagrange.median_subgradient(
             lagrange.SortedOptions(vals, self.order[:, :width], cap, self.weights),
@@ -591,9 +591,9 @@ class PMedian(SitingModel):
         if polish is not None:
             # the steps' average columns approximate a fractional LP solution: its k largest,
             # improved by swaps, often beat the plans of single steps
-            rounded = np.zeros(r.free.size, dtype=bool)
-            rounded[np.argsort(-mb.average, kind="stable")[:k]] = True
-            rounded = lagrange.swap_search(costs, self.weights, rounded, deadline=t_round)
+            rounded = lagrange.round_average(
+                costs, self.weights, mb.average, k, deadline=t_round
+            )
             value, _ = lagrange.median_cost(dist, self.weights, rounded)
             if value < upper:
                 upper, plan = value, rounded
