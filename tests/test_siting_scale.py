@@ -25,6 +25,33 @@ def penalised(cost, w, s, far):
     return float(w @ np.minimum(sub.min(axis=1), far))
 
 
+def assert_one_swap_optimal(cost, w, y, far):
+    """No exchange of one open column for a closed one lowers the penalised cost of ``y``."""
+    value = penalised(cost, w, np.flatnonzero(y), far)
+    sel = set(np.flatnonzero(y).tolist())
+    for out in sel:
+        for inn in set(range(cost.shape[1])) - sel:
+            assert penalised(cost, w, sorted((sel - {out}) | {inn}), far) >= value - 1e-9
+
+
+def small_sparse(seed, m=14):
+    """A 40 x ``m`` instance with a 6-unit cutoff, its sparse costs and the penalty used."""
+    cost, w = instance(40, m, seed, cutoff=6)
+    return cost, w, sparse_costs(cost, 1000.0), 1000.0
+
+
+def all_median_plans(seed, m, p):
+    """A 30 x ``m`` instance (cutoff 7), every ``p``-plan, their costs and the best (skips when
+    no plan reaches every demand point)."""
+    cost, w = instance(30, m, seed, cutoff=7)
+    plans = list(itertools.combinations(range(m), p))
+    vals = [float(w @ cost[:, list(s)].min(axis=1)) for s in plans]
+    best = min(vals)
+    if not np.isfinite(best):
+        pytest.skip("no plan reaches every demand point")
+    return cost, w, plans, vals, best
+
+
 def covered(cost, w, s, radius):
     return float(w[(cost[:, list(s)] <= radius).any(axis=1)].sum())
 
@@ -48,11 +75,7 @@ def test_swap_search_ends_in_a_one_swap_local_optimum(seed, k):
     value = penalised(cost, w, np.flatnonzero(y), far)
     assert abs(costs.value(w, y) - value) <= 1e-9 * max(value, 1)
     assert value <= penalised(cost, w, np.flatnonzero(start), far) + 1e-9
-    sel = set(np.flatnonzero(y).tolist())
-    for out in sel:
-        for inn in set(range(m)) - sel:
-            trial = (sel - {out}) | {inn}
-            assert penalised(cost, w, sorted(trial), far) >= value - 1e-9
+    assert_one_swap_optimal(cost, w, y, far)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -78,12 +101,7 @@ def test_swap_search_on_a_cover_is_a_local_optimum_of_covered_weight(seed):
 @pytest.mark.parametrize("p", [2, 3, 4])
 def test_pmedian_swap_then_lagrange_matches_brute_force(monkeypatch, seed, p):
     m = 12
-    cost, w = instance(30, m, seed, cutoff=7)
-    plans = list(itertools.combinations(range(m), p))
-    vals = [float(w @ cost[:, list(s)].min(axis=1)) for s in plans]
-    best = min(vals)
-    if not np.isfinite(best):
-        pytest.skip("no plan reaches every demand point")
+    cost, w, _, _, best = all_median_plans(seed, m, p)
     monkeypatch.setattr(PMedian, "lagrange_min_pairs", 0)
     monkeypatch.setattr(PMedian, "interchange_max_work", 0)  # take the city path: swap search
     res = PMedian.from_cost_matrix(cost, w, p=p).solve(mip_gap=0.0)
@@ -236,12 +254,7 @@ def test_pmedian_city_path_rounds_the_lagrangian_average_into_a_plan(monkeypatch
     """When the subgradient's own plans are poor, the k largest of its average (here pointing at
     the optimum) improved by swaps become the plan; the method says so and the gap is honest."""
     m, p = 12, 3
-    cost, w = instance(30, m, seed, cutoff=7)
-    plans = list(itertools.combinations(range(m), p))
-    vals = [float(w @ cost[:, list(s)].min(axis=1)) for s in plans]
-    best = min(vals)
-    if not np.isfinite(best):
-        pytest.skip("no plan reaches every demand point")
+    cost, w, plans, vals, best = all_median_plans(seed, m, p)
     opt = np.zeros(m, dtype=bool)
     opt[list(plans[int(np.argmin(vals))])] = True
     worst = np.zeros(m, dtype=bool)
@@ -269,9 +282,7 @@ def test_pmedian_city_path_rounds_the_lagrangian_average_into_a_plan(monkeypatch
 @pytest.mark.parametrize("seed", range(4))
 def test_restricted_sparse_costs_price_plans_inside_the_support_as_the_full_costs(seed):
     m, k = 14, 3
-    cost, w = instance(40, m, seed, cutoff=6)
-    far = 1000.0
-    full = sparse_costs(cost, far)
+    _, w, full, _ = small_sparse(seed, m)
     rng = np.random.default_rng(seed)
     cols = np.sort(rng.choice(m, 8, replace=False))
     sub = full.restrict(cols)
@@ -287,9 +298,7 @@ def test_restricted_sparse_costs_price_plans_inside_the_support_as_the_full_cost
 @pytest.mark.parametrize("seed", range(5))
 def test_round_average_returns_a_local_optimum_no_worse_than_rounding_then_swapping(seed):
     m, k = 14, 3
-    cost, w = instance(40, m, seed, cutoff=6)
-    far = 1000.0
-    costs = sparse_costs(cost, far)
+    cost, w, costs, far = small_sparse(seed, m)
     rng = np.random.default_rng(seed)
     average = rng.dirichlet(np.full(m, 0.5)) * k
     y = lagrange.round_average(costs, w, average, k)
@@ -299,18 +308,14 @@ def test_round_average_returns_a_local_optimum_no_worse_than_rounding_then_swapp
     start[np.argsort(-average, kind="stable")[:k]] = True
     plain = swap_search(costs, w, start)
     assert value <= penalised(cost, w, np.flatnonzero(plain), far) + 1e-9
-    sel = set(np.flatnonzero(y).tolist())
-    for out in sel:
-        for inn in set(range(m)) - sel:
-            assert penalised(cost, w, sorted((sel - {out}) | {inn}), far) >= value - 1e-9
+    assert_one_swap_optimal(cost, w, y, far)
 
 
 def test_round_average_finishes_every_restricted_plan_over_all_columns(monkeypatch):
     """A plan found on a support is only a local optimum there: a swap over every column
     follows each one, so the result is a local optimum of the whole problem."""
     m, k = 14, 3
-    cost, w = instance(40, m, 1, cutoff=6)
-    costs = sparse_costs(cost, 1000.0)
+    _, w, costs, _ = small_sparse(1, m)
     average = np.random.default_rng(1).dirichlet(np.full(m, 0.5)) * k
     calls = []
     real = lagrange.swap_search
