@@ -330,3 +330,32 @@ def test_round_average_finishes_every_restricted_plan_over_all_columns(monkeypat
     assert restricted  # some support was smaller than every column
     assert all(calls[i + 1] == m for i in restricted)
     assert calls[-1] == m
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mclp_without_a_reduced_model_rounds_the_lagrangian_average_into_a_plan(monkeypatch, seed):
+    """With no reduced model to follow, the k largest of the subgradient's average (here the
+    optimum) improved by swaps replace a poor plan; the bound stays above the optimum."""
+    m, p, radius = 12, 3, 3.0
+    cost, w = instance(40, m, seed)
+    plans = list(itertools.combinations(range(m), p))
+    vals = [covered(cost, w, s, radius) for s in plans]
+    best = max(vals)
+    opt = np.zeros(m, dtype=bool)
+    opt[list(plans[int(np.argmax(vals))])] = True
+    worst = np.zeros(m, dtype=bool)
+    worst[list(plans[int(np.argmin(vals))])] = True
+    real = lagrange.subgradient
+
+    def poor_plans(*args, **kwargs):
+        cb = real(*args, **kwargs)
+        lower = covered(cost, w, np.flatnonzero(worst), radius)
+        return dataclasses.replace(cb, best=worst, lower=lower, average=0.9 * opt + 0.1 / m)
+
+    monkeypatch.setattr(lagrange, "subgradient", poor_plans)
+    monkeypatch.setattr(MCLP, "lagrange_min_nnz", 0)
+    monkeypatch.setattr(MCLP, "reduced_max_nnz", -1)
+    res = MCLP.from_cost_matrix(cost, w, service_radius=radius, p=p).solve(mip_gap=0.0)
+    assert "rounded Lagrangian average" in res.method
+    assert abs(res.objective - best) <= 1e-9
+    assert res.bound >= best - 1e-6

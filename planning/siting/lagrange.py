@@ -51,6 +51,8 @@ class CoverBounds:
         ``lower``).
     iterations
         Subgradient iterations run.
+    average
+        Average of the steps' chosen columns (see ``deflection`` of :func:`subgradient`).
     """
 
     upper: float
@@ -59,6 +61,7 @@ class CoverBounds:
     fixed_open: np.ndarray
     fixed_closed: np.ndarray
     iterations: int
+    average: np.ndarray
 
 
 def covered_weight(cover: sparse.csr_array, weights: np.ndarray, y: np.ndarray) -> float:
@@ -122,7 +125,7 @@ def subgradient(  # noqa: PLR0913 - data, start plan and stopping/step rules
         :func:`swap_search`); it must return a plan with ``k`` columns.
     deflection
         Weight of the new subgradient in the step direction, as in :func:`median_subgradient`
-        (1: the plain subgradient).
+        (1: the plain subgradient); the same weights average the chosen columns.
 
     Returns
     -------
@@ -139,7 +142,7 @@ def subgradient(  # noqa: PLR0913 - data, start plan and stopping/step rules
     mu = 2.0
     stall = 0
     it = 0
-    direction = np.zeros(lam.size)
+    direction, average = np.zeros(lam.size), np.zeros(n_cols)
     for it in range(1, iterations + 1):
         score = cover_t @ lam
         top = np.argpartition(-score, k - 1)[:k] if k < n_cols else np.arange(n_cols)
@@ -166,6 +169,7 @@ def subgradient(  # noqa: PLR0913 - data, start plan and stopping/step rules
         if time.perf_counter() >= deadline:
             break
         a = 1.0 if it == 1 else deflection
+        average = a * y + (1.0 - a) * average
         g = z.astype(np.float64) - cover @ y.astype(np.float64)
         if not g.any():
             break  # the Lagrangian plan covers exactly the rows it counts: upper is reached
@@ -175,7 +179,7 @@ def subgradient(  # noqa: PLR0913 - data, start plan and stopping/step rules
             break
         lam = np.maximum(0.0, lam + mu * (value - lower) / norm * direction)
     fixed_open, fixed_closed = _fix(cover_t, weights, best_lam, k, lower)
-    return CoverBounds(upper, lower, best, fixed_open, fixed_closed, it)
+    return CoverBounds(upper, lower, best, fixed_open, fixed_closed, it, average)
 
 
 def _fix(

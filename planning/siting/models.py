@@ -287,7 +287,7 @@ class MCLP(SitingModel):
         # far above what HiGHS can take after the reductions, the subgradient (the bound) gets
         # the time the reduced model would have had
         hopeless = self.cover.nnz > 2 * self.reduced_max_nnz
-        t_lag = t_end - (0.08 if hopeless else 0.25) * time_limit
+        t_lag = t_end - (0.2 if hopeless else 0.25) * time_limit
         cb = lagrange.subgradient(
             cover,
             w,
@@ -303,8 +303,16 @@ class MCLP(SitingModel):
         )
         best, lower = cb.best, cb.lower
         upper = cb.upper
+        how = "greedy + swap"
+        if hopeless:  # the plan is final: round the steps' average too (see PMedian)
+            rounded = lagrange.round_average(
+                costs, w, cb.average, k, deadline=t_end - 0.04 * time_limit
+            )
+            value = lagrange.covered_weight(cover, w, rounded)
+            if value > lower:
+                best, lower, how = rounded, value, "rounded Lagrangian average + swap"
         method = (
-            f"greedy + swap plan, Lagrangian bound ({cb.iterations} subgradient steps), "
+            f"{how} plan, Lagrangian bound ({cb.iterations} subgradient steps), "
             f"reduction fixed {int(cb.fixed_open.sum())} open / {int(cb.fixed_closed.sum())} "
             f"closed of {nf}"
         )
