@@ -28,7 +28,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 from siting import CITY_MCLP_RADIUS, CITY_P, _loaders, city  # this folder: run as a script
 
-from planning.siting import MCLP, PMedian, benders
+from planning.siting import MCLP, PMedian, SitingResult, benders
 from planning.siting.capacitated_lagrange import knapsack_data, knapsack_items, knapsack_tables
 
 
@@ -139,11 +139,19 @@ def table_pmedcap() -> None:
         )
 
 
+def _ours(model: MCLP | PMedian, time_limit: float) -> SitingResult:
+    """Solve the city ``model`` as benchmarks/siting.py does; print its plan and bound."""
+    res = model.solve(time_limit=time_limit, mip_gap=1e-3, max_exact_size=10**12)
+    print(f"best plan ({time_limit:g} s, {res.status}): {res.objective:,.0f}")
+    print(f"reported bound: {res.bound:,.0f} (gap {100 * res.gap:.3f} %)")
+    return res
+
+
 def table_city_mclp(time_limit: float) -> None:
     print("\n## City MCLP: LP bound next to the simple bound and our best plan")
     cost, w = city()
     model = MCLP.from_cost_matrix(cost, w, p=CITY_P["mclp"], service_radius=CITY_MCLP_RADIUS)
-    res = model.solve(time_limit=time_limit, mip_gap=1e-3, max_exact_size=10**12)
+    res = _ours(model, time_limit)
     cover = sparse.csr_array(model.cover, dtype=np.float64)
     n_rows, n_sites = cover.shape
     t0 = time.perf_counter()
@@ -159,8 +167,6 @@ def table_city_mclp(time_limit: float) -> None:
     lp_s = time.perf_counter() - t0
     lp_bound = model.offset - float(lp.fun)
     simple = float(model.weights[(cost <= CITY_MCLP_RADIUS).any(axis=1)].sum())
-    print(f"best plan ({time_limit:g} s, {res.status}): {res.objective:,.0f}")
-    print(f"reported bound: {res.bound:,.0f} (gap {100 * res.gap:.3f} %)")
     print(f"simple bound (all reachable demand): {simple:,.0f}")
     print(
         f"LP bound (HiGHS IPM, {lp_s:.1f} s): {lp_bound:,.0f}, "
@@ -172,14 +178,12 @@ def table_city_pmedian_lp(time_limit: float) -> None:
     print("\n## City p-median: LP bound next to our bound and plan")
     cost, w = city()
     model = PMedian.from_cost_matrix(cost, w, p=CITY_P["pmedian"])
-    res = model.solve(time_limit=time_limit, mip_gap=1e-3, max_exact_size=10**12)
+    res = _ours(model, time_limit)
     plan = np.zeros(cost.shape[1])
     plan[res.selected] = 1.0
     t0 = time.perf_counter()
     lp = benders.lp_bound(model._median_data(), CITY_P["pmedian"], core=plan)
     lp_s = time.perf_counter() - t0
-    print(f"best plan ({time_limit:g} s, {res.status}): {res.objective:,.0f}")
-    print(f"reported bound: {res.bound:,.0f} (gap {100 * res.gap:.3f} %)")
     fractional = "—"
     if lp.master is not None:
         y = lp.master.y
