@@ -267,6 +267,9 @@ def test_viewer_save_scenario_is_refused_and_logged(page, browser, secure_server
     _settled(page)
     save = page.get_by_role("button", name="保存情景")
     save.wait_for(timeout=120_000)
+    # the button is drawn before the run ends (maps follow it): a click while the script still
+    # runs can be lost with the rerun, so wait for the page to settle before clicking
+    _settled(page)
     save.click()
     _settled(page)
     page.locator("[data-testid='stAlertContentError']", has_text="li").or_(
