@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -113,9 +112,7 @@ def test_second_build_reads_the_cache_without_parsing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(cache_dir=tmp_path)
-    t0 = time.perf_counter()
     first = network.graph_from_osm_xml(WUDAOKOU, mode="walk", settings=settings)
-    t_first = time.perf_counter() - t0
     cached = network.cache_path(first.graph["jingkang_key"], settings)
     assert cached.is_file() and cached.parent == tmp_path / "networks"
 
@@ -123,12 +120,11 @@ def test_second_build_reads_the_cache_without_parsing(
         msg = "the cached graph should have been used"
         raise AssertionError(msg)
 
+    # parsing is disabled: the second build can only come from the cache (no timing here: the
+    # speed of the cache belongs in benchmarks/, and a timed assertion failed on a busy machine)
     monkeypatch.setattr(ox, "graph_from_xml", no_parse)
-    t0 = time.perf_counter()
     second = network.graph_from_osm_xml(WUDAOKOU, mode="walk", settings=settings)
-    t_second = time.perf_counter() - t0
     assert nx.utils.graphs_equal(first, second)
-    assert t_second < t_first / 3
 
 
 def test_cache_key_depends_on_mode_and_speeds() -> None:
